@@ -1,0 +1,3 @@
+"""lmforge: HadSkip, RoseLoRA, RoseRAG and distillation quantification as one toolkit."""
+
+__version__ = "0.1.0"
