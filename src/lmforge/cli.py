@@ -87,11 +87,15 @@ def models(
     console.print(table)
 
 
-def _generator(model: str, base_url: str | None, api_key_env: str | None, no_cache: bool, batch_size: int = 16):
+def _generator(
+    model: str, base_url: str | None, api_key_env: str | None, no_cache: bool, batch_size: int = 16, progress=True
+):
     from lmforge.core.generation import ResponseCache, make_generator
 
     cache = None if no_cache else ResponseCache()
-    return make_generator(model, base_url=base_url, api_key_env=api_key_env, cache=cache, batch_size=batch_size)
+    return make_generator(
+        model, base_url=base_url, api_key_env=api_key_env, cache=cache, batch_size=batch_size, show_progress=progress
+    )
 
 
 @app.command()
@@ -140,7 +144,7 @@ def generate(
     config = GenerationConfig(
         max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, n=n, stop=tuple(stop or ()), seed=seed
     )
-    generator = _generator(model, base_url, api_key_env, no_cache, batch_size)
+    generator = _generator(model, base_url, api_key_env, no_cache, batch_size, progress=False)  # rows bar instead
     written = generate_jsonl(generator, prompts, output, config)
     console.print(f"wrote {written} new rows to {output}")
 

@@ -45,6 +45,7 @@ def make_generator(
             api_key_env=api_key_env,
             concurrency=concurrency,
             cache=cache,
+            show_progress=show_progress,
         )
     from lmforge.core.generation.local import HFGenerator
 

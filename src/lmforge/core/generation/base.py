@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 
 from lmforge.core.errors import LmforgeError
 from lmforge.core.generation.cache import ResponseCache
+from lmforge.core.progress import progress_bar
 
 Message = dict[str, str]
 ROLES = ("system", "user", "assistant")
@@ -121,6 +122,7 @@ class Generator(ABC):
     """
 
     cache: ResponseCache | None = field(default=None, kw_only=True)
+    show_progress: bool = field(default=True, kw_only=True)
     backend: str = field(default="", init=False)
 
     @property
@@ -152,15 +154,18 @@ class Generator(ABC):
                 texts[i] = text
         missing = [i for i, t in enumerate(texts) if t is None]
 
-        def done(k: int, text: str) -> None:
-            i = missing[k]
-            text = truncate_at_stop(text, config.stop)
-            texts[i] = text
-            if self.cache is not None:
-                self.cache.put(keys[i], text)
+        with progress_bar(len(missing), "generating", enabled=self.show_progress and bool(missing)) as advance:
 
-        if missing:
-            self._run([jobs[i] for i in missing], config, done)
+            def done(k: int, text: str) -> None:
+                i = missing[k]
+                text = truncate_at_stop(text, config.stop)
+                texts[i] = text
+                if self.cache is not None:
+                    self.cache.put(keys[i], text)
+                advance(1)
+
+            if missing:
+                self._run([jobs[i] for i in missing], config, done)
         out = [texts[k * computed : (k + 1) * computed] for k in range(len(items))]
         return [row * config.n if config.greedy else row for row in out]  # type: ignore[misc]
 

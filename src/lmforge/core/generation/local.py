@@ -18,7 +18,6 @@ from transformers import LogitsProcessor, PreTrainedModel, PreTrainedTokenizerBa
 
 from lmforge.core.chat import has_chat_template, render
 from lmforge.core.generation.base import GenerationConfig, Generator, SampleJob
-from lmforge.core.progress import progress_bar
 
 # End-of-turn tokens of common chat templates: generation stops at any that the vocabulary has.
 END_OF_TURN_TOKENS = ("<|im_end|>", "<end_of_turn>", "<|eot_id|>", "<|end|>", "<|endoftext|>")
@@ -70,7 +69,7 @@ class HFGenerator(Generator):
     tokenizer: PreTrainedTokenizerBase
     name: str = ""
     batch_size: int = 16
-    show_progress: bool = True
+    generated_tokens: int = field(default=0, init=False)  # running total, for throughput reports
     _eos: list[int] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -100,13 +99,11 @@ class HFGenerator(Generator):
     def _run(self, jobs: list[SampleJob], config: GenerationConfig, done: Callable[[int, str], None]) -> None:
         encoded = self.encode(jobs)
         order = sorted(range(len(jobs)), key=lambda i: -len(encoded[i]))  # longest first: OOM shows early
-        with progress_bar(len(jobs), "generating", enabled=self.show_progress) as advance:
-            for start in range(0, len(order), self.batch_size):
-                batch = order[start : start + self.batch_size]
-                texts = self._generate_batch([encoded[i] for i in batch], [jobs[i].seed for i in batch], config)
-                for i, text in zip(batch, texts, strict=True):
-                    done(i, text)
-                advance(len(batch))
+        for start in range(0, len(order), self.batch_size):
+            batch = order[start : start + self.batch_size]
+            texts = self._generate_batch([encoded[i] for i in batch], [jobs[i].seed for i in batch], config)
+            for i, text in zip(batch, texts, strict=True):
+                done(i, text)
 
     @torch.inference_mode()
     def _generate_batch(self, prompts: list[list[int]], seeds: list[int], config: GenerationConfig) -> list[str]:
@@ -128,4 +125,5 @@ class HFGenerator(Generator):
             tokenizer=self.tokenizer if config.stop else None,
         )
         new_tokens = output[:, inputs["input_ids"].shape[1] :]
+        self.generated_tokens += int((new_tokens != self.tokenizer.pad_token_id).sum())
         return self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
