@@ -72,13 +72,13 @@ def run_demo(console: Console, only: str | None = None) -> dict[str, float]:
 DEMO_QUESTIONS = ("What is the capital of France?", "Give one tip for writing clear Python code.")
 
 
-@stage("chat", "the bundled chat model answers two questions (batched, cached)", order=0)
+@stage("chat", "the bundled chat model answers two questions (one batch)", order=0)
 def chat_stage(console: Console) -> None:
-    from lmforge.core.generation import GenerationConfig, ResponseCache
+    from lmforge.core.generation import GenerationConfig
     from lmforge.core.generation.local import HFGenerator
 
     start = time.perf_counter()
-    generator = HFGenerator.from_spec("smollm2-135m-instruct", cache=ResponseCache(), show_progress=False)
+    generator = HFGenerator.from_spec("smollm2-135m-instruct", show_progress=False)  # no cache: always computed
     console.print(f"loaded smollm2-135m-instruct in {time.perf_counter() - start:.1f} s")
     start = time.perf_counter()
     answers = generator.generate(list(DEMO_QUESTIONS), GenerationConfig(max_new_tokens=64))
