@@ -129,3 +129,26 @@ def test_malformed_prompt_file_names_line_and_field(tmp_path):
 def test_version():
     result = run("--version")
     assert result.exit_code == 0 and "lmforge" in result.output
+
+
+def test_config_file_sets_options_and_flags_win(tiny_model_dir, prompts_file, tmp_path):
+    config = tmp_path / "gen.yaml"
+    config.write_text("max-new-tokens: 3\nn: 2\ntemperature: 0.5\nno_cache: true\n")
+    out = tmp_path / "out.jsonl"
+    args = ["generate", "--config", str(config), "-m", tiny_model_dir, "-i", str(prompts_file), "-o", str(out)]
+    result = run(*args, "--n", "1")
+    assert result.exit_code == 0, result.output
+    settings = json.loads(out.read_text().splitlines()[0])["generation"]
+    assert (settings["max_new_tokens"], settings["n"], settings["temperature"]) == (3, 1, 0.5)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [("nn: 2\n", "field 'nn': unknown option"), ("a: [\n", ":2: invalid YAML"), ("- 1\n", "must be a mapping")],
+)
+def test_bad_config_file_is_one_line(tmp_path, text, message):
+    config = tmp_path / "bad.yaml"
+    config.write_text(text)
+    result = run("generate", "--config", str(config), "-m", "x", "-i", "p.jsonl", "-o", "o.jsonl")
+    assert result.exit_code == 2
+    assert result.output.count("\n") == 1 and message in result.output

@@ -14,7 +14,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from lmforge import __version__
-from lmforge.core.cli_app import new_app
+from lmforge.core.cli_app import ConfigOption, new_app
 
 app = new_app("Four published LM methods as one toolkit: HadSkip, RoseLoRA, RoseRAG, distillation audit.")
 console = Console()
@@ -135,6 +135,7 @@ def generate(
     base_url: BaseUrlOpt = None,
     api_key_env: KeyEnvOpt = None,
     no_cache: NoCacheOpt = False,
+    config_file: ConfigOption = None,
 ) -> None:
     """Generate for every row of a JSONL file; rerun the same command to resume."""
     from lmforge.core.generation import GenerationConfig

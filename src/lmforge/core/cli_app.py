@@ -8,13 +8,15 @@ mounted method app) and click's usage errors (unknown flag, bad value) alike.
 from __future__ import annotations
 
 import sys
-from typing import Any
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
+import yaml
 from typer.core import TyperGroup
 from typer.exceptions import TyperException
 
-from lmforge.core.errors import LmforgeError
+from lmforge.core.errors import DataError, LmforgeError
 
 
 def _say(message: str) -> None:
@@ -59,3 +61,40 @@ def new_app(help: str) -> typer.Typer:
         pretty_exceptions_enable=False,
         add_completion=False,
     )
+
+
+def _apply_config_file(ctx: typer.Context, param: typer.CallbackParam, value: Path | None) -> Path | None:
+    """Make a YAML file's keys the defaults of the command's options; flags on the command line win."""
+    if value is None:
+        return value
+    if not value.is_file():
+        raise typer.BadParameter(f"{value}: file not found")
+    try:
+        data = yaml.safe_load(value.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark else None
+        raise DataError(value, f"invalid YAML: {getattr(exc, 'problem', exc)}", line=line) from None
+    if not isinstance(data, dict):
+        raise DataError(value, "a config file must be a mapping of option names to values", fix="e.g. 'n: 4'")
+    options = {p.name: p for p in ctx.command.params if p.name != param.name}
+    defaults = {}
+    for key, item in data.items():
+        name = str(key).replace("-", "_")
+        if name not in options:
+            valid = ", ".join(sorted(options))
+            raise DataError(value, "unknown option", field=str(key), fix=f"valid keys: {valid}")
+        defaults[name] = item
+    ctx.default_map = {**(ctx.default_map or {}), **defaults}
+    return value
+
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        is_eager=True,
+        callback=_apply_config_file,
+        help="YAML file of option values (keys as the long option names); flags on the command line win",
+    ),
+]
