@@ -119,17 +119,9 @@ def iter_records(
     return rows if limit is None else _take(rows, limit)
 
 
-def read_records(
-    path: str | Path,
-    schema: Schema | None = None,
-    *,
-    format: str | None = None,
-    delimiter: str | None = None,
-    quoting: Literal["minimal", "none"] = "minimal",
-    limit: int | None = None,
-) -> list[dict]:
-    """All rows of ``path`` as a list; see :func:`iter_records`."""
-    return list(iter_records(path, schema, format=format, delimiter=delimiter, quoting=quoting, limit=limit))
+def read_records(path: str | Path, schema: Schema | None = None, **options: Any) -> list[dict]:
+    """All rows of ``path`` as a list; ``options`` as for :func:`iter_records`."""
+    return list(iter_records(path, schema, **options))
 
 
 def _take(rows: Iterator[dict], limit: int) -> Iterator[dict]:
