@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from lmforge.core.generation import GenerationConfig, ResponseCache
+from lmforge.core.generation import GenerationConfig, Prompt, ResponseCache
+from lmforge.core.generation.base import SampleJob
 from lmforge.core.generation.local import HFGenerator, SeededSampling, stop_token_ids, top_p_filter
 
 PROMPTS = ["What is the capital of France?", "Hello", "Name three colors: red, green and blue. Write a poem."]
@@ -72,3 +73,12 @@ def test_seeded_sampling_draws_from_the_softmax():
     assert torch.allclose(freq, probs, atol=0.03)
     hot = SeededSampling(range(4000), temperature=100.0, top_p=1.0)(None, logits).argmax(-1)
     assert torch.allclose(torch.bincount(hot, minlength=3).float() / 4000, torch.full((3,), 1 / 3), atol=0.04)
+
+
+def test_plain_text_mode_continues_the_raw_prompt(generator, tiny_tokenizer):
+    sample = [SampleJob(Prompt.of("The capital of France is"), 0, 0)]
+    templated = tiny_tokenizer.decode(generator.encode(sample)[0])
+    generator.use_chat_template = False
+    plain = tiny_tokenizer.decode(generator.encode(sample)[0])
+    assert templated.startswith("<|im_start|>user") and plain == "The capital of France is"
+    assert generator.model_id == "tiny|plain-text"

@@ -21,9 +21,19 @@ def has_chat_template(tokenizer: PreTrainedTokenizerBase) -> bool:
     return bool(getattr(tokenizer, "chat_template", None))
 
 
-def render(tokenizer: PreTrainedTokenizerBase, messages: Sequence[Message], *, add_generation_prompt: bool) -> str:
-    """The text the model sees for ``messages`` (ending with the assistant cue if asked)."""
-    if has_chat_template(tokenizer):
+def render(
+    tokenizer: PreTrainedTokenizerBase,
+    messages: Sequence[Message],
+    *,
+    add_generation_prompt: bool,
+    use_template: bool = True,
+) -> str:
+    """The text the model sees for ``messages`` (ending with the assistant cue if asked).
+
+    ``use_template=False`` gives the plain-text form even when the tokenizer has a template
+    (e.g. to let an instruct model continue a raw prompt, as text-continuation metrics expect).
+    """
+    if use_template and has_chat_template(tokenizer):
         return tokenizer.apply_chat_template(
             list(messages), tokenize=False, add_generation_prompt=add_generation_prompt
         )

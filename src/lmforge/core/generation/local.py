@@ -69,6 +69,7 @@ class HFGenerator(Generator):
     tokenizer: PreTrainedTokenizerBase
     name: str = ""
     batch_size: int = 16
+    use_chat_template: bool = True  # False: continue the prompt's plain text even if a template exists
     generated_tokens: int = field(default=0, init=False)  # running total, for throughput reports
     _eos: list[int] = field(init=False, repr=False)
 
@@ -88,13 +89,20 @@ class HFGenerator(Generator):
         return cls(model=load_causal_lm(spec), tokenizer=load_tokenizer(spec), name=fingerprint(spec), **kwargs)
 
     @property
+    def templated(self) -> bool:
+        return self.use_chat_template and has_chat_template(self.tokenizer)
+
+    @property
     def model_id(self) -> str:
-        return self.name
+        return self.name if self.templated else f"{self.name}|plain-text"
 
     def encode(self, jobs: Sequence[SampleJob]) -> list[list[int]]:
         """Token ids of each job's rendered prompt (templates carry their own special tokens)."""
-        texts = [render(self.tokenizer, job.prompt.messages, add_generation_prompt=True) for job in jobs]
-        return self.tokenizer(texts, add_special_tokens=not has_chat_template(self.tokenizer))["input_ids"]
+        texts = [
+            render(self.tokenizer, job.prompt.messages, add_generation_prompt=True, use_template=self.templated)
+            for job in jobs
+        ]
+        return self.tokenizer(texts, add_special_tokens=not self.templated)["input_ids"]
 
     def _run(self, jobs: list[SampleJob], config: GenerationConfig, done: Callable[[int, str], None]) -> None:
         encoded = self.encode(jobs)
