@@ -1,0 +1,208 @@
+"""End-to-end HadSkip runs (what ``lmforge skip train/eval/bench`` call): stage 0 teacher, stages 1–3, metrics.
+
+A run folder holds the HadSkip model (backbone + gates + config), its tokenizer, ``teacher/`` (the
+Stage-0 full fine-tune, reused when present so a rerun only redoes what is missing) and JSON results.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from datasets import Dataset
+from transformers import (
+    AutoModelForSequenceClassification,
+    AutoTokenizer,
+    DataCollatorWithPadding,
+    PreTrainedTokenizerBase,
+    Trainer,
+    TrainingArguments,
+)
+
+from lmforge.core.data import write_json
+from lmforge.core.errors import LmforgeError
+from lmforge.hadskip.config import HadSkipConfig
+from lmforge.hadskip.data import Split, TaskData
+from lmforge.hadskip.model import HadSkipModel
+from lmforge.hadskip.trainer import HadSkipTrainer
+from lmforge.hadskip.training_args import HadSkipTrainingArguments
+
+TEACHER_DIR = "teacher"
+RESULTS_NAME = "results.json"
+
+
+@dataclass
+class RunSettings:
+    """Optimisation settings shared by the teacher and the HadSkip stages (the note's defaults)."""
+
+    epochs: float = 3.0
+    teacher_epochs: float = 3.0
+    batch_size: int = 32
+    max_length: int = 128
+    learning_rate: float = 2e-5
+    gate_learning_rate: float = 1e-3
+    warmup_ratio: float = 0.06
+    weight_decay: float = 0.01
+    seed: int = 42
+    max_train_examples: int | None = None
+    extra_args: dict[str, Any] = field(default_factory=dict)
+
+    def training_arguments(self, output_dir: Path, epochs: float, cls: type = TrainingArguments) -> Any:
+        """CPU-safe HF arguments: no checkpoints (the run folder is the artefact), epoch-level eval off."""
+        return cls(
+            output_dir=str(output_dir),
+            num_train_epochs=epochs,
+            per_device_train_batch_size=self.batch_size,
+            per_device_eval_batch_size=self.batch_size,
+            learning_rate=self.learning_rate,
+            warmup_steps=self.warmup_ratio,
+            weight_decay=self.weight_decay,
+            seed=self.seed,
+            save_strategy="no",
+            report_to=[],
+            logging_steps=50,
+            disable_tqdm=True,
+            dataloader_pin_memory=torch.cuda.is_available(),
+            **self.extra_args,
+        )
+
+
+def encode(tokenizer: PreTrainedTokenizerBase, split: Split, max_length: int) -> Dataset:
+    """Tokenised examples (unpadded; the collator pads each batch) with their labels."""
+    columns = list(zip(*split.texts, strict=True))
+    encoded = tokenizer(*[list(c) for c in columns], truncation=True, max_length=max_length)
+    return Dataset.from_dict({**encoded, "labels": split.labels})
+
+
+def train_teacher(model: str, task: TaskData, output: Path, settings: RunSettings) -> Path:
+    """Stage 0: full fine-tune of ``model`` on the task, saved in ``output/teacher`` (reused if present)."""
+    from lmforge.core.models import load_encoder, load_tokenizer
+
+    folder = output / TEACHER_DIR
+    if (folder / "config.json").is_file():
+        return folder
+    tokenizer = load_tokenizer(model)
+    classifier = load_encoder(model, num_labels=task.num_labels)
+    args = settings.training_arguments(output / "stage0", settings.teacher_epochs)
+    train = encode(tokenizer, task.train.head(settings.max_train_examples), settings.max_length)
+    collator = DataCollatorWithPadding(tokenizer)
+    Trainer(model=classifier, args=args, train_dataset=train, data_collator=collator).train()
+    classifier.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def train_hadskip(
+    model: str, task: TaskData, output: Path, config: HadSkipConfig, settings: RunSettings
+) -> dict[str, Any]:
+    """Stages 0–3; saves the gated model in ``output`` and returns (and writes) the dev results."""
+    teacher_dir = train_teacher(model, task, output, settings)
+    tokenizer = AutoTokenizer.from_pretrained(teacher_dir)
+    teacher = AutoModelForSequenceClassification.from_pretrained(teacher_dir, use_safetensors=True)
+    student = HadSkipModel(
+        AutoModelForSequenceClassification.from_pretrained(teacher_dir, use_safetensors=True), config
+    )
+    args = settings.training_arguments(output / "stages", settings.epochs, HadSkipTrainingArguments)
+    args.gate_learning_rate = settings.gate_learning_rate
+    trainer = HadSkipTrainer(
+        student,
+        args,
+        teacher_model=teacher,
+        train_dataset=encode(tokenizer, task.train.head(settings.max_train_examples), settings.max_length),
+        data_collator=DataCollatorWithPadding(tokenizer),
+    )
+    trainer.train()
+    student.save_pretrained(output)
+    tokenizer.save_pretrained(output)
+    results = {
+        "task": task.name,
+        "model": model,
+        "train_examples": len(task.train.head(settings.max_train_examples)),
+        "teacher": evaluate_model(HadSkipModel(teacher, config), tokenizer, task.dev, settings, mode="full"),
+        "hadskip": evaluate_model(student, tokenizer, task.dev, settings),
+        "layer_importance": None if trainer.layer_importance is None else trainer.layer_importance.tolist(),
+        "settings": asdict(settings),
+        "hadskip_config": config.to_dict(),
+    }
+    write_json(output / RESULTS_NAME, results)
+    return results
+
+
+def load_run(folder: str | Path) -> tuple[HadSkipModel, PreTrainedTokenizerBase]:
+    """The gated model and tokenizer of a run folder."""
+    folder = Path(folder)
+    if not (folder / "config.json").is_file():
+        raise LmforgeError(f"{folder}: not a HadSkip run folder (no config.json); train one with `lmforge skip train`")
+    return HadSkipModel.from_pretrained(folder).eval(), AutoTokenizer.from_pretrained(folder)
+
+
+def _batches(
+    tokenizer: PreTrainedTokenizerBase, split: Split, max_length: int, batch_size: int
+) -> list[dict[str, torch.Tensor]]:
+    """Padded batches, tokenised up front so timings exclude tokenisation."""
+    dataset = encode(tokenizer, split, max_length)
+    collator = DataCollatorWithPadding(tokenizer, return_tensors="pt")
+    rows = [dataset[i] for i in range(len(dataset))]
+    return [collator(rows[i : i + batch_size]) for i in range(0, len(rows), batch_size)]
+
+
+@torch.no_grad()
+def evaluate_model(
+    model: HadSkipModel, tokenizer: PreTrainedTokenizerBase, split: Split, settings: RunSettings, mode: str = "fast"
+) -> dict[str, Any]:
+    """Dev accuracy with the given gate mode, measured layer usage and per-layer keep rates."""
+    model.eval()
+    previous = model.gate_mode
+    model.set_mode(mode)  # type: ignore[arg-type]
+    model.usage.reset()
+    correct = 0
+    try:
+        for batch in _batches(tokenizer, split, settings.max_length, settings.batch_size):
+            labels = batch.pop("labels")
+            logits = model(**batch).logits
+            correct += int((logits.argmax(-1) == labels).sum())
+    finally:
+        model.set_mode(previous)
+    stats = model.usage.to_dict() if mode != "full" else {"usage": 1.0, "speedup": 1.0}
+    return {"accuracy": correct / len(split), "examples": len(split), **stats}
+
+
+@torch.no_grad()
+def throughput(model: HadSkipModel, batches: list[dict[str, torch.Tensor]], mode: str, repeats: int = 5) -> float:
+    """Examples per second over ``batches`` (one warm-up pass, then the median of ``repeats`` passes)."""
+    model.eval()
+    model.set_mode(mode)  # type: ignore[arg-type]
+    inputs = [{k: v for k, v in batch.items() if k != "labels"} for batch in batches]
+    examples = sum(len(batch["input_ids"]) for batch in inputs)
+    times = []
+    for index in range(repeats + 1):
+        start = time.perf_counter()
+        for batch in inputs:
+            model(**batch)
+        if index:
+            times.append(time.perf_counter() - start)
+    return examples / statistics.median(times)
+
+
+def benchmark(folder: str | Path, split: Split, batch_size: int, max_length: int = 128) -> dict[str, Any]:
+    """Throughput of the full model and of HadSkip inference on the same batches, in the same process."""
+    model, tokenizer = load_run(folder)
+    batches = _batches(tokenizer, split, max_length, batch_size)
+    full = throughput(model, batches, "full")
+    model.usage.reset()
+    fast = throughput(model, batches, "fast")
+    result = {
+        "batch_size": batch_size,
+        "examples": len(split),
+        "threads": torch.get_num_threads(),
+        "full_examples_per_s": full,
+        "hadskip_examples_per_s": fast,
+        "speedup": fast / full,
+        "usage": model.usage.usage,
+    }
+    write_json(Path(folder) / "bench.json", result)
+    return result

@@ -1,0 +1,164 @@
+"""HadSkipTrainer: the homotopic recipe on a tiny model ends within budget; saving and resuming work."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from datasets import Dataset
+from transformers import (
+    BertForSequenceClassification,
+    EvalPrediction,
+    Trainer,
+    TrainerControl,
+    TrainerState,
+    TrainingArguments,
+)
+
+from lmforge.core.errors import LmforgeError
+from lmforge.hadskip import HadSkipConfig, HadSkipController, HadSkipModel, HadSkipTrainer, HadSkipTrainingArguments
+
+from ._tiny import KeywordTask, tiny_classifier
+
+COMMON: dict[str, Any] = {
+    "report_to": [],
+    "use_cpu": True,
+    "bf16": False,
+    "per_device_train_batch_size": 32,
+    "per_device_eval_batch_size": 64,
+    "logging_steps": 8,
+    "save_strategy": "no",
+    "disable_tqdm": True,
+    "seed": 0,
+}
+
+
+def accuracy(prediction: EvalPrediction) -> dict[str, float]:
+    return {"accuracy": float(np.mean(prediction.predictions.argmax(-1) == prediction.label_ids))}
+
+
+@pytest.fixture(scope="module")
+def task() -> tuple[KeywordTask, KeywordTask]:
+    return KeywordTask(512, seed=1), KeywordTask(128, seed=2)
+
+
+@pytest.fixture(scope="module")
+def teacher(task: tuple[KeywordTask, KeywordTask], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Stage 0: a plain full fine-tune of the tiny BERT, saved as the starting point."""
+    model = tiny_classifier("bert")
+    args = TrainingArguments(str(tmp_path_factory.mktemp("stage0")), num_train_epochs=4, learning_rate=3e-3, **COMMON)
+    Trainer(model=model, args=args, train_dataset=task[0]).train()
+    path = tmp_path_factory.mktemp("teacher")
+    model.save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def trained(
+    task: tuple[KeywordTask, KeywordTask], teacher: Path, tmp_path_factory: pytest.TempPathFactory
+) -> HadSkipTrainer:
+    """Stages 1–3 at budget 0.5 (gate LR raised for the very short run)."""
+    backbone = BertForSequenceClassification.from_pretrained(teacher, attn_implementation="eager")
+    model = HadSkipModel(backbone, HadSkipConfig(budget=0.5, gate_hidden=16, init_examples=256))
+    args = HadSkipTrainingArguments(
+        str(tmp_path_factory.mktemp("hadskip")),
+        num_train_epochs=4,
+        learning_rate=1e-3,
+        gate_learning_rate=1e-2,
+        eval_strategy="epoch",
+        metric_for_best_model="budgeted_accuracy",
+        **COMMON,
+    )
+    trainer = HadSkipTrainer(model, args, train_dataset=task[0], eval_dataset=task[1], compute_metrics=accuracy)
+    trainer.train()
+    return trainer
+
+
+def test_budget_half_run_ends_within_budget(trained: HadSkipTrainer) -> None:
+    metrics = trained.evaluate()
+    assert metrics["eval_usage"] <= 0.52
+    assert metrics["eval_within_budget"] == 1.0
+    assert metrics["eval_accuracy"] >= 0.9
+    assert metrics["eval_speedup"] == pytest.approx(1.0 / metrics["eval_usage"])
+    assert len([key for key in metrics if key.startswith("eval_keep_rate_layer_")]) == 4
+    assert trained.accelerator.unwrap_model(trained.model).gate_mode == "fast"
+
+
+def test_best_checkpoint_metric_ranks_only_within_budget_evaluations(trained: HadSkipTrainer) -> None:
+    evaluations = [entry for entry in trained.state.log_history if "eval_budgeted_accuracy" in entry][:4]
+    assert len(evaluations) == 4  # one per epoch during training (other tests may evaluate again)
+    for entry in evaluations:
+        expected = entry["eval_accuracy"] if entry["eval_within_budget"] else -math.inf
+        assert entry["eval_budgeted_accuracy"] == expected
+    assert trained.state.best_metric == max(entry["eval_budgeted_accuracy"] for entry in evaluations)
+
+
+def test_controller_restores_the_multiplier_on_resume() -> None:
+    controller = HadSkipController(lagrange_multiplier=0.0)
+    state = TrainerState(global_step=2, max_steps=10)
+    state.stateful_callbacks = {"HadSkipController": {"args": {"lagrange_multiplier": 0.37}, "attributes": {}}}
+    model = HadSkipModel(tiny_classifier("bert"), HadSkipConfig(budget=0.5))
+    controller.on_train_begin(TrainingArguments("unused", **COMMON), state, TrainerControl(), model=model)
+    assert controller.lagrange_multiplier == 0.37
+    assert model.gate_mode == "soft" and controller.budget_target < 1.0
+    controller.record_usage(torch.tensor(0.9))
+    controller.record_usage(torch.tensor(0.7))
+    controller.on_step_end(TrainingArguments("unused", **COMMON), state, TrainerControl(), model=model)
+    assert controller.usage_estimate == pytest.approx(0.8)
+    assert controller.lagrange_multiplier == pytest.approx(0.37 + 0.02 * (0.8 - controller.budget_target))
+
+
+def test_recipe_ran_every_stage(trained: HadSkipTrainer) -> None:
+    assert trained.layer_importance is not None and trained.layer_importance.shape == (4,)
+    logs = [entry for entry in trained.state.log_history if "hadskip_lambda" in entry]
+    targets = [entry["hadskip_budget_target"] for entry in logs]
+    temperatures = [entry["hadskip_temperature"] for entry in logs]
+    assert targets == sorted(targets, reverse=True) and targets[-1] == pytest.approx(0.5)
+    assert temperatures[0] < 1.0 and temperatures[-1] == pytest.approx(0.05)
+    assert max(entry["hadskip_lambda"] for entry in logs) > 0.0
+    gate_groups = [group for group in trained.optimizer.param_groups if group.get("hadskip_gates")]
+    assert len(gate_groups) == 1 and gate_groups[0]["weight_decay"] == 0.0
+    assert trained.teacher is not None and not any(p.requires_grad for p in trained.teacher.parameters())
+
+
+def test_saved_model_reloads_with_the_same_predictions(trained: HadSkipTrainer, tmp_path: Path) -> None:
+    trained.save_model(str(tmp_path))
+    loaded = HadSkipModel.from_pretrained(tmp_path, attn_implementation="eager").eval()
+    model = trained.accelerator.unwrap_model(trained.model).eval()
+    batch = {key: value[:16] for key, value in trained.eval_dataset[:16].items() if key != "labels"}
+    with torch.no_grad():
+        assert torch.equal(loaded(**batch).logits, model(**batch).logits)
+
+
+def test_decoder_classifier_trains_and_resumes(task: tuple[KeywordTask, KeywordTask], tmp_path: Path) -> None:
+    """The decoder path end to end: penalty mode, strict cap, a checkpoint and a resume from it."""
+    config = HadSkipConfig(budget=0.5, gate_hidden=16, budget_mode="two_sided", strict_budget=True, init_examples=64)
+    settings = {**COMMON, "max_steps": 4, "learning_rate": 1e-3, "save_strategy": "steps", "save_steps": 2}
+    args = HadSkipTrainingArguments(str(tmp_path), **settings)
+    rows = [task[0][i] for i in range(128)]
+    columns = {key: torch.stack([row[key] for row in rows]).tolist() for key in rows[0]}
+    # An extra text column: the trainer must keep only what the backbone's forward accepts.
+    train = Dataset.from_dict({**columns, "text": ["unused"] * len(rows)})
+    HadSkipTrainer(HadSkipModel(tiny_classifier("llama"), config), args, train_dataset=train).train()
+    resumed_args = HadSkipTrainingArguments(str(tmp_path / "resumed"), **settings)
+    # Resuming starts from the same Stage-0 model (it is also the teacher); the checkpoint replaces its weights.
+    resumed = HadSkipTrainer(HadSkipModel(tiny_classifier("llama"), config), resumed_args, train_dataset=train)
+    resumed.train(resume_from_checkpoint=str(tmp_path / "checkpoint-2"))
+    assert not (tmp_path / "resumed" / "checkpoint-2").exists() and (tmp_path / "resumed" / "checkpoint-4").is_dir()
+    assert resumed.state.global_step == 4
+    uninterrupted = HadSkipModel.from_pretrained(tmp_path / "checkpoint-4").eval()
+    model = resumed.accelerator.unwrap_model(resumed.model).eval()
+    batch = {key: value[:8] for key, value in task[1][:8].items() if key != "labels"}
+    with torch.no_grad():
+        assert torch.allclose(model(**batch).logits, uninterrupted(**batch).logits, atol=1e-5)
+    metrics = resumed.evaluate(task[1])
+    assert metrics["eval_usage"] <= 0.5  # the strict cap: at most ceil(0.5·4) = 2 layers per input
+
+
+def test_trainer_rejects_a_plain_model() -> None:
+    with pytest.raises(LmforgeError, match="HadSkipModel"):
+        HadSkipTrainer(tiny_classifier("bert"), TrainingArguments("unused", **COMMON))  # type: ignore[arg-type]
