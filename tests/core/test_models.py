@@ -79,3 +79,8 @@ def test_gguf_conversion_runs_once_under_concurrency(tmp_path, monkeypatch, tiny
     folder = Path(results[0])
     assert (folder / "model.safetensors").is_file() and (folder / "tokenizer.json").is_file()
     assert not [p for p in folder.parent.iterdir() if p.name.startswith(".")]  # no half-written copy left
+
+
+def test_mistyped_bundled_name_suggests_the_right_one():
+    with pytest.raises(ModelNotFoundError, match="did you mean 'smollm2-135m-instruct'"):
+        models.resolve("smollm2-135m")

@@ -10,6 +10,7 @@ never read a half-written copy. Later loads take seconds.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import importlib.util
 import json
@@ -223,6 +224,9 @@ def resolve(spec: str) -> str:
         return str(path)
     if spec.startswith((".", "/", "~")) or spec.count("/") > 1:
         raise ModelNotFoundError(f"no such model directory: {spec}")
+    close = difflib.get_close_matches(spec, BUNDLED, n=1, cutoff=0.6)
+    if close and "/" not in spec:  # a mistyped bundled name, not worth a hub round trip
+        raise ModelNotFoundError(f"unknown model '{spec}'; did you mean '{close[0]}'? (see `lmforge models`)")
     return spec  # a hub id
 
 
