@@ -32,10 +32,11 @@ def _rows(output: Path) -> list[dict]:
     return [json.loads(line) for line in (output / RESULTS_NAME).read_text().splitlines()]
 
 
-@pytest.mark.parametrize("method", ["roselora", "lora"])
+@pytest.mark.parametrize("method", ["roselora", "lora", "adalora", "ft-l"])
 def test_each_edit_is_scored_and_undone(make_base, tokenizer, tmp_path: Path, method: str) -> None:
     model = make_base()
     original = {k: v.clone() for k, v in model.state_dict().items()}
+    flags = {k: p.requires_grad for k, p in model.named_parameters()}
     summary = run_edits(model, tokenizer, REQUESTS, EditRunConfig(method=method, **FAST), tmp_path)
 
     rows = _rows(tmp_path)
@@ -47,9 +48,13 @@ def test_each_edit_is_scored_and_undone(make_base, tokenizer, tmp_path: Path, me
     if method == "roselora":
         assert all(r["delta_w_density"] <= r["delta_w_bound"] < 1 for r in rows)
     else:
-        assert all(r["delta_w_density"] > 0.9 for r in rows)
+        assert all(r["delta_w_density"] > 0.9 and r["delta_w_bound"] is None for r in rows)
+    if method == "ft-l":  # (21 · 2) // 32: layer 1's down-projection, 32 × 64
+        assert all(r["update_nonzero_params"] == 32 * 64 for r in rows)
     assert set(model.state_dict()) == set(original)  # the adapter is gone and the weights are untouched
     assert all(torch.equal(original[k], v) for k, v in model.state_dict().items())
+    if method == "ft-l":
+        assert flags == {k: p.requires_grad for k, p in model.named_parameters()}
 
 
 def test_rerun_resumes_and_refuses_other_settings(make_base, tokenizer, tmp_path: Path) -> None:
@@ -89,7 +94,8 @@ def test_sequential_edits_share_one_adapter_and_report_retention(make_base, toke
 
 def test_official_recipe_and_bad_settings() -> None:
     official = EditRunConfig.official()
-    assert (official.keep, official.clamp, official.parity, official.steps, official.lr) == (0.05, 3e-3, True, 25, 5e-4)
+    assert (official.keep, official.clamp, official.parity, official.lr) == (0.05, 3e-3, True, 5e-4)
+    assert (official.steps, official.stop_loss) == (22, None)  # the released loop's stop never reads the loss
     assert official.adapter_config().value_clamp == 3e-3
     with pytest.raises(LmforgeError, match="unknown editing method"):
         EditRunConfig(method="rome")
@@ -110,11 +116,49 @@ def test_cli_edit_end_to_end(make_base, tokenizer, tmp_path: Path) -> None:
         )
     )
     args = ["edit", "--model", str(model_dir), "--data", str(data), "--output", str(tmp_path / "run"), "--lr", "0.03"]
-    result = CliRunner().invoke(app, [*args, "--keep", "0.25", "--rank", "4"])
+    (tmp_path / "edit.yaml").write_text("keep: 0.25\nrank: 4\nfluency-tokens: 3\n")
+    result = CliRunner().invoke(app, [*args, "--config", str(tmp_path / "edit.yaml")])
     assert result.exit_code == 0, result.output
     assert "edit_success" in result.output and len(_rows(tmp_path / "run")) == 1
+    settings = json.loads((tmp_path / "run" / "settings.json").read_text())["config"]
+    assert (settings["keep"], settings["rank"], settings["fluency_tokens"]) == (0.25, 4, 3)
+    assert _rows(tmp_path / "run")[0]["fluency"] is not None
 
     data.write_text(json.dumps([{"prompt": "t5"}]))
     result = CliRunner().invoke(app, [*args, "--keep", "0.25"])
     assert result.exit_code == 2
     assert "record 1: field 'target_new': missing" in result.output
+
+
+def test_fluency_on_the_first_edits_and_adalora_schedule(make_base, tokenizer, tmp_path: Path) -> None:
+    config = EditRunConfig.for_method("adalora", steps=20, stop_loss=10.0, fluency_tokens=4, fluency_edits=1, **FAST)
+    assert config.lr == FAST["lr"] and EditRunConfig.for_method("adalora").lr == 5e-3
+    model = make_base()
+    run_edits(model, tokenizer, REQUESTS, config, tmp_path)
+    rows = _rows(tmp_path)
+    assert rows[0]["fluency"] > 0 and rows[1]["fluency"] is None
+    assert rows[0]["steps"] == 18  # the loss is below 10 at once, but the stop waits for the final budget (step 16)
+
+    adapter = config.adapter_config(total_steps=10)  # rank 4: start at 6, end at 4; warm-up 1 step, final 2
+    assert (adapter.init_r, adapter.target_r, adapter.tinit, adapter.tfinal, adapter.total_step) == (6, 4, 1, 2, 10)
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--method", "rome"], "unknown editing method 'rome'"),
+        (["--method", "lora", "--parity"], "--parity is the official RoseLoRA recipe"),
+        (["--method", "ft-l", "--ft-layer", "7"], "ft-l: the model has no single module '*.layers.7.mlp.down_proj'"),
+        (["--fluency-tokens", "-1"], "fluency_tokens and fluency_edits must be ≥ 0"),
+    ],
+)
+def test_cli_bad_method_settings_are_one_line_errors(make_base, tokenizer, tmp_path: Path, flags, message) -> None:
+    model_dir = tmp_path / "model"
+    make_base().save_pretrained(model_dir)
+    tokenizer.save_pretrained(model_dir)
+    data = tmp_path / "edits.json"
+    data.write_text(json.dumps([{"prompt": "t5 t6 t7", "target_new": "t40"}]))
+    args = ["edit", "--model", str(model_dir), "--data", str(data), "--output", str(tmp_path / "run"), "--rank", "4"]
+    result = CliRunner().invoke(app, [*args, *flags])
+    assert result.exit_code == 2, result.output
+    assert message in result.output and "Traceback" not in result.output

@@ -4,26 +4,36 @@ The adapter is an ordinary PEFT LoRA adapter; only training differs. Build it wi
 `get_peft_model(model, RoseLoraConfig(...))`, then train with `RoseLoraCallback` in a
 `Trainer`, or call `RoseLoraSparsifier.accumulate()` / `.prune()` in a custom loop;
 `sparsity_report` checks ΔW against the proven bound and `save_sparse` stores only non-zeros.
-Knowledge editing (EasyEdit conventions) lives in `requests`, `metrics`, `editing` and
-`edit_run`, behind `lmforge lora edit`.
+Knowledge editing (EasyEdit conventions; RoseLoRA against LoRA, AdaLoRA and FT-L) lives in
+`requests`, `metrics`, `editing`, `methods` and `edit_run`, behind `lmforge lora edit`;
+fine-tuning (classification or chat SFT) in `finetune_data` and `finetune`, behind
+`lmforge lora finetune`. User docs: docs/roselora.md.
+
+Exports load on first use, so ``lmforge --help`` does not import the training stack.
 """
 
-from lmforge.roselora.callback import RoseLoraCallback
-from lmforge.roselora.config import RoseLoraConfig
-from lmforge.roselora.export import load_sparse, save_sparse
-from lmforge.roselora.report import ModuleSparsity, nominal_bound, sparsity_report
-from lmforge.roselora.sparsity import RoseLoraSparsifier, keep_count, keep_ratio, topk_mask
+from __future__ import annotations
 
-__all__ = [
-    "ModuleSparsity",
-    "RoseLoraCallback",
-    "RoseLoraConfig",
-    "RoseLoraSparsifier",
-    "keep_count",
-    "keep_ratio",
-    "load_sparse",
-    "nominal_bound",
-    "save_sparse",
-    "sparsity_report",
-    "topk_mask",
-]
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "RoseLoraCallback": "lmforge.roselora.callback",
+    "RoseLoraConfig": "lmforge.roselora.config",
+    "load_sparse": "lmforge.roselora.export",
+    "save_sparse": "lmforge.roselora.export",
+    "ModuleSparsity": "lmforge.roselora.report",
+    "nominal_bound": "lmforge.roselora.report",
+    "sparsity_report": "lmforge.roselora.report",
+    "RoseLoraSparsifier": "lmforge.roselora.sparsity",
+    "keep_count": "lmforge.roselora.sparsity",
+    "keep_ratio": "lmforge.roselora.sparsity",
+    "topk_mask": "lmforge.roselora.sparsity",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'lmforge.roselora' has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)

@@ -5,6 +5,8 @@
 - Locality: the share of those argmax tokens that are unchanged between the pre-edit and the
   post-edit model (not compared with the gold answer).
 - Fluency: 2- and 3-gram entropies (log₂) of generated text weighted 2/3 and 4/3, averaged.
+  The text is the raw prompt continued greedily (no chat template, as EasyEdit generates),
+  scored with the prompt included, as EasyEdit's generated texts include it.
 
 Probes are right-padded and scored by label position, so results do not depend on padding
 side or batch composition (the official loop assumed left padding).
@@ -92,6 +94,20 @@ def locality(
 ) -> list[float]:
     """Per probe, the share of target-position predictions the edit left unchanged."""
     return [(b == a).float().mean().item() for (b, _), (a, _) in zip(before, after, strict=True)]
+
+
+def fluency(
+    model: nn.Module, tokenizer: PreTrainedTokenizerBase, prompts: Sequence[str], max_new_tokens: int = 100
+) -> list[float]:
+    """Per prompt, `ngram_entropy` of the prompt plus its greedy raw-text continuation (batched, uncached)."""
+    from lmforge.core.generation import GenerationConfig
+    from lmforge.core.generation.local import HFGenerator
+
+    was_training = model.training
+    generator = HFGenerator(model=model, tokenizer=tokenizer, use_chat_template=False, show_progress=False)
+    texts = generator.generate(list(prompts), GenerationConfig(max_new_tokens=max_new_tokens))
+    model.train(was_training)
+    return [ngram_entropy(f"{prompt}{text}") for prompt, (text,) in zip(prompts, texts, strict=True)]
 
 
 def ngram_entropy(text: str, ns: Sequence[int] = (2, 3), weights: Sequence[float] = (2 / 3, 4 / 3)) -> float:

@@ -98,6 +98,13 @@ def sparsity_report(model: nn.Module, adapter_name: str | None = None, *, check:
     return report
 
 
+def overall_density(report: list[ModuleSparsity]) -> tuple[float, float]:
+    """(density of ΔW, Σρρ bound) over all the report's layers together, as fractions of their entries."""
+    entries = sum(m.d_out * m.d_in for m in report)
+    bound = sum(min(m.bound_nnz, m.d_out * m.d_in) for m in report)
+    return sum(m.nnz_delta_w for m in report) / entries, bound / entries
+
+
 def nominal_bound(config: RoseLoraConfig, rank: int) -> float:
     """r·τ², the nominal density of ΔW quoted in the paper (the exact bound can be slightly higher)."""
     return min(1.0, rank * config.target_density**2)
