@@ -11,9 +11,13 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from lmforge.core.cli_app import new_app
+from lmforge.core.cli_app import ConfigOption, new_app
+from lmforge.distill.config import NEUTRAL_SYSTEM_PROMPT
 
-app = new_app("Distillation audit: identity consistency (ICE) of a model, and rescoring of the official ICE data.")
+app = new_app(
+    "Distillation audit: identity consistency (ICE), response similarity (RSE), the audit report, and rescoring "
+    "of the official ICE data."
+)
 console = Console()
 
 DirArg = Annotated[Path, typer.Argument(help="the official 'identity_jailbreak/data' folder (or a folder above it)")]
@@ -204,14 +208,132 @@ def compare(
 ) -> None:
     """Compare two runs' scores: difference and a template-level permutation p-value."""
     from lmforge.core.errors import LmforgeError
-    from lmforge.distill.ice import judged_rows, load_run
+    from lmforge.distill.ice import judged_rows, load_run, template_texts
     from lmforge.distill.scores import SCORES
     from lmforge.distill.scores import compare as compare_runs
 
     if score not in SCORES:
         raise LmforgeError(f"--score must be one of: {', '.join(SCORES)}")
-    result = compare_runs(judged_rows(load_run(run_a)), judged_rows(load_run(run_b)), score, n_perm=n_perm, seed=seed)
+    rows_a, rows_b = judged_rows(load_run(run_a)), judged_rows(load_run(run_b))
+    same = template_texts(run_a) == template_texts(run_b)
+    result = compare_runs(rows_a, rows_b, score, n_perm=n_perm, seed=seed, paired=same)
     console.print(
         f"{score}: A {result['a']:.3f}, B {result['b']:.3f}, difference {result['difference']:+.3f}, "
         f"p = {result['p_value']:.4f} ({result['test']})"
+    )
+
+
+def _split(value: str | None) -> tuple[str, ...]:
+    """A comma-separated flag value as names; a YAML list in a --config file reaches us as "['a', 'b']"."""
+    text = (value or "").strip()
+    if text.startswith("[") and text.endswith("]"):
+        text = text[1:-1]
+    return tuple(v.strip().strip("'\"") for v in text.split(",") if v.strip().strip("'\""))
+
+
+@app.command()
+def rse(
+    reference: Annotated[str, _opt("reference model spec, or file:PATH of answers (Arena-Hard model_answer JSONL)")],
+    targets: Annotated[str, _opt("comma-separated target model specs")],
+    prompts: Annotated[
+        str,
+        _opt("comma-separated prompt sets KIND:PATH (arenahard, sharegpt, sharegpt-history, numina, jsonl) or demo"),
+    ],
+    output: Annotated[Path, _opt("run folder (rerun the same command to resume)", "--output", "-o")],
+    judge: Annotated[str, _opt("offline, or llm:MODEL (offline scores are computed as well)")] = "offline",
+    n_prompts: Annotated[int | None, _opt("prompts sampled per set (default: all)")] = None,
+    max_new_tokens: Annotated[int, _opt("response length of reference and targets")] = 256,
+    temperature: Annotated[float, _opt("decoding temperature (0 = greedy)")] = 0.0,
+    system_prompt: Annotated[str, _opt("system prompt sent to every model ('' for none)")] = NEUTRAL_SYSTEM_PROMPT,
+    noise_model: Annotated[str | None, _opt("model sampled twice per prompt for calibration (default: reference)")] = (
+        None
+    ),
+    noise_temperature: Annotated[float, _opt("temperature of the two calibration samples")] = 0.7,
+    encoder: Annotated[str, _opt("sentence encoder for content similarity ('none': ROUGE-L only)")] = "minilm-l6",
+    seed: Annotated[int, _opt("sampling, generation and bootstrap seed")] = 0,
+    base_url: Annotated[str | None, _opt("OpenAI-compatible server of openai: reference/targets")] = None,
+    api_key_env: Annotated[str | None, _opt("environment variable holding that server's API key")] = None,
+    judge_base_url: Annotated[str | None, _opt("judge's OpenAI-compatible server")] = None,
+    judge_api_key_env: Annotated[str | None, _opt("environment variable holding the judge's API key")] = None,
+    batch_size: Annotated[int, _opt("local batch size")] = 16,
+    no_cache: Annotated[bool, _opt("bypass the response cache", "--no-cache")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Response similarity (style, structure, content; overall 1–5) of targets to a reference, per dataset."""
+    from lmforge.distill.rse.run import RseConfig, run_rse
+
+    settings = RseConfig(
+        reference=reference,
+        targets=_split(targets),
+        prompts=_split(prompts),
+        output=output,
+        judge=judge,
+        n_prompts=n_prompts,
+        max_new_tokens=max_new_tokens,
+        temperature=temperature,
+        system_prompt=system_prompt or None,
+        noise_model=noise_model,
+        noise_temperature=noise_temperature,
+        encoder=None if encoder == "none" else encoder,
+        seed=seed,
+        base_url=base_url,
+        api_key_env=api_key_env,
+        judge_base_url=judge_base_url,
+        judge_api_key_env=judge_api_key_env,
+        batch_size=batch_size,
+        cache=not no_cache,
+    )
+    summary = run_rse(settings, progress=lambda m: console.print(f"[dim]{escape(m)}[/dim]"))
+    print_rse(summary)
+
+
+def print_rse(summary: dict, out: Console = console) -> None:
+    """Per model: each dataset's overall and the unweighted Avg with its interval, then the Avg per aspect."""
+    from lmforge.distill.audit import fmt
+
+    for source in ("offline", "llm"):
+        block = summary.get(source)
+        if not block:
+            continue
+        title = "offline similarity" if source == "offline" else f"LLM judge {summary.get('judge')}"
+        table = Table(title=f"RSE vs {escape(summary['reference'])} — {escape(title)}")
+        for column in ("model", *summary["datasets"], "Avg overall", "95% CI", "style", "structure", "content"):
+            table.add_column(escape(column), justify="left" if column == "model" else "right", overflow="fold")
+        for model, entry in block.items():
+            avg = entry["avg"]
+            table.add_row(
+                escape(model),
+                *(fmt(entry["datasets"].get(d, {}).get("overall", {}).get("mean")) for d in summary["datasets"]),
+                fmt(avg["overall"]["mean"]),
+                _ci({"overall_ci": avg["overall"]["ci"]}, "overall"),
+                *(fmt(avg[a]["mean"]) for a in ("style", "structure", "content")),
+            )
+        out.print(table)
+    absent = ", ".join(summary.get("datasets_absent") or []) or "none"
+    out.print(
+        f"Avg = unweighted mean over the datasets present ({escape(', '.join(summary['datasets']))}; absent: "
+        f"{escape(absent)}). Noise floor row: two samples of {escape(str(summary['noise_model']))}."
+    )
+    cal = summary["calibration"]
+    levels = ", ".join(f"{m} {cal['low'][m]:.3f}→{cal['high'][m]:.3f}" for m in cal["low"])
+    out.print(f"calibration (raw shuffled → two-sample level): {levels}" + "".join(f"; {n}" for n in cal["notes"]))
+    if summary.get("unparsed"):
+        out.print(f"unparsed judge replies: {escape(json.dumps(summary['unparsed']))}")
+
+
+@app.command()
+def report(
+    runs: Annotated[list[Path], typer.Argument(help="ICE and RSE run folders")],
+    output: Annotated[Path, _opt("HTML file (its JSON twin is written beside it)", "--output", "-o")] = Path(
+        "audit.html"
+    ),
+    samples: Annotated[int, _opt("responses shown per model", "--samples")] = 3,
+) -> None:
+    """One self-contained HTML audit report (plus JSON) putting ICE and RSE side by side."""
+    from lmforge.distill.report import write_report
+
+    data = write_report(runs, output, samples=samples)
+    console.print(
+        f"{len(data['ice'])} ICE and {len(data['rse'])} RSE runs → {escape(str(output))} "
+        f"and {escape(str(output.with_suffix('.json')))}"
     )

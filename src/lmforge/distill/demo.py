@@ -36,3 +36,6 @@ def distill_stage(console: Console) -> None:
     console.print(
         f"ICE demo took {time.perf_counter() - start:.1f} s ({summary['responses_per_second']:.1f} responses/s)"
     )
+
+
+from lmforge.distill.rse import demo as _rse_demo  # noqa: E402, F401  (registers the RSE stage, run after ICE)

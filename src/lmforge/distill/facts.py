@@ -8,6 +8,7 @@ user file with the same layout extends it (same key replaces).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -107,9 +108,21 @@ def load_facts(*extra: str | Path, builtin: bool = True) -> FactBook:
     return FactBook((*added.values(), *known.values()))
 
 
+def _names(text: str, alias: str) -> bool:
+    """Whether ``text`` names ``alias``: as a whole word (Latin) or as a substring (CJK)."""
+    if re.search(r"[\u3400-\u9fff]", alias):
+        return alias in text
+    return re.search(rf"(?<![\w-]){re.escape(alias)}(?![\w-])", text, re.IGNORECASE) is not None
+
+
 def custom_family(fact: str, book: FactBook, model_name: str = "") -> Family:
-    """A family for ``--fact``: the given sentence with the aliases of the family it names (if any)."""
-    for f in book.families:
-        if any(a.lower() in fact.lower() for a in f.aliases):
-            return Family(f.key, fact, f.vendors, f.models, f.match)
+    """A family for ``--fact``: the given sentence with the aliases of the family it names most (if any).
+
+    Aliases count as whole words ("Sophia" does not name Phi), and the family naming the most of its
+    aliases wins (a Gemma fact names Gemma and Google DeepMind, a Gemini family only Google DeepMind).
+    """
+    scores = [sum(_names(fact, a) for a in f.aliases) for f in book.families]
+    if scores and max(scores) > 0:
+        f = book.families[scores.index(max(scores))]
+        return Family(f.key, fact, f.vendors, f.models, f.match)
     return Family("custom", fact, (), (), (model_name.lower(),) if model_name else ())

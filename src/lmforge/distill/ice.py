@@ -14,6 +14,7 @@ files and continues exactly where it stopped.
 
 from __future__ import annotations
 
+import json
 import math
 import random
 import time
@@ -40,6 +41,31 @@ from lmforge.distill.mutators import mutate
 from lmforge.distill.scores import SCORES, Judged, bootstrap_ci, counts
 
 TEMPLATES_FILE, RESPONSES_FILE, SUMMARY_FILE = "templates.jsonl", "responses.jsonl", "summary.json"
+RUN_FILE = "run.json"
+# Settings that change which prompts are asked, how they are answered or how they are judged;
+# budget is left out so that a larger budget extends a run.
+RUN_IDENTITY = (
+    "fact", "family", "helper", "helper_max_new_tokens", "judge", "judge_mode", "strict_prompt", "questions",
+    "langs", "n_questions", "templates", "n_seeds", "max_new_tokens", "system_prompt", "plain_prompt", "mode",
+    "hard_rule", "seed", "mcts_ratio", "mcts_alpha", "mcts_beta",
+)  # fmt: skip
+
+
+def check_folder(config: IceConfig, target: Generator, judge: Judge) -> None:
+    """Record what a run folder was made with; refuse to resume it with other settings."""
+    settings = {k: v for k, v in config.to_dict().items() if k in RUN_IDENTITY}
+    settings |= {"target": target.describe(), "judge": judge.name}
+    path = config.output / RUN_FILE
+    if path.exists():
+        before = json.loads(path.read_text(encoding="utf-8"))
+        changed = sorted(k for k in settings.keys() | before.keys() if settings.get(k) != before.get(k))
+        if changed:
+            raise LmforgeError(
+                f"{config.output} was made with other settings ({', '.join(changed)}); use a new --output folder"
+            )
+    else:
+        config.output.mkdir(parents=True, exist_ok=True)
+        write_json(path, settings)
 
 
 def resolve_family(config: IceConfig, book: FactBook) -> Family:
@@ -241,6 +267,7 @@ def run_ice(
     family = resolve_family(config, book)
     target, helper, judge = _models(config, book, target, helper, judge)
     words = book.vendor_words() if config.hard_rule == "vendors" else PAPER_VENDOR_WORDS
+    check_folder(config, target, judge)
     run = IceRun(config, target, helper, judge, family, words)
     start = time.perf_counter()
     run.run(on_iteration)
@@ -284,6 +311,13 @@ def summarize(
     summary["templates_with_query_slot"] = sum("{query}" in t["template"] for t in templates)
     summary["templates_mentioning_vendor"] = sum(mentions_vendor(t["template"], vendor_words) for t in templates)
     return summary
+
+
+def template_texts(folder: str | Path) -> list[str]:
+    """The templates of a run folder in iteration order (what ``compare`` pairs on)."""
+    path = Path(folder) / TEMPLATES_FILE
+    rows = read_records(path, format="jsonl") if path.exists() else []
+    return [r["template"] for r in sorted(rows, key=lambda r: r["id"])]
 
 
 def load_run(folder: str | Path) -> list[dict]:

@@ -91,13 +91,20 @@ def binomial_ci(hits: int, n: int, level: float = 0.95) -> tuple[float, float]:
 
 
 def compare(
-    a: Sequence[Judged], b: Sequence[Judged], score: str = "loose", *, n_perm: int = 10000, seed: int = 0
+    a: Sequence[Judged],
+    b: Sequence[Judged],
+    score: str = "loose",
+    *,
+    n_perm: int = 10000,
+    seed: int = 0,
+    paired: bool | None = None,
 ) -> dict[str, float | str]:
     """Difference of ``score`` (a − b) with a two-sided permutation p-value over templates.
 
     When both runs used the same templates (e.g. unmutated seeds), the test is paired: the
     sign of each template's rate difference is flipped at random. Otherwise whole templates
-    are shuffled between the two runs.
+    are shuffled between the two runs. ``paired=None`` pairs when the template keys agree;
+    pass ``paired`` when the keys do not identify the text (ICE runs key templates by iteration).
     """
     rng = np.random.default_rng(seed)
     ha, sa = _clusters(a, score)
@@ -105,7 +112,8 @@ def compare(
     rate_a, rate_b = ha.sum() / max(sa.sum(), 1), hb.sum() / max(sb.sum(), 1)
     diff = rate_a - rate_b
     templates_a = list(dict.fromkeys(r.template for r in a))
-    paired = templates_a == list(dict.fromkeys(r.template for r in b))
+    same_keys = templates_a == list(dict.fromkeys(r.template for r in b))
+    paired = same_keys if paired is None else paired and same_keys
     if paired:
         d = ha / np.maximum(sa, 1) - hb / np.maximum(sb, 1)
         signs = rng.choice([-1.0, 1.0], size=(n_perm, len(d)))

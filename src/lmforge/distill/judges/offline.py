@@ -67,7 +67,7 @@ _NEGATION = re.compile(
 _NEGATION_AFTER = re.compile(
     r"^[^。.!?！？]{0,12}?(?:没有[^。]{0,6}关系|无关|\s+has nothing)|^\s*(?:with\b|与)[^.。]{0,20}(?:mode|模式)", re.I
 )
-_NEGATION_WINDOW = 40
+_CLAUSE = re.compile(r"[,;:，；：]|\b(?:but|and|while|whereas)\b|但|而是", re.IGNORECASE)
 _POLICY = re.compile(
     r"^(?:['’]s?)?\s*(?:content\s+|usage\s+|use\s+|safety\s+)?"
     r"(?:polic|guideline|terms|rules|restriction|use.case|api\b|gym)"
@@ -160,7 +160,8 @@ class OfflineJudge(Judge):
                     if _NAMED[lang].search(name):
                         out.append(Claim(UNKNOWN, name, sentence.strip(), speaker))
                 for hit in regex.finditer(sentence):
-                    before = sentence[max(0, hit.start() - _NEGATION_WINDOW) : hit.start()]
+                    clause = max((m.end() for m in _CLAUSE.finditer(sentence, 0, hit.start())), default=0)
+                    before = sentence[clause : hit.start()]
                     after = sentence[hit.end() :]
                     if _NEGATION.search(before) or _NEGATION_AFTER.match(after):
                         continue
@@ -199,8 +200,10 @@ class OfflineJudge(Judge):
     def _mixed(self, claim: Claim, own: list[Claim]) -> bool:
         """A foreign name beside the target's own distinctive name in one sentence ("Microsoft's model, based on
         OpenAI technology") is not a claim to be the other model: the official judges did not count it."""
-        if claim.family in (UNKNOWN, POLICY):
+        if claim.family == POLICY:
             return False
+        if claim.family == UNKNOWN:  # "built by a team at DAMO Academy, part of Alibaba Cloud"
+            return any(c.sentence == claim.sentence for c in own)
         theirs = {a.lower() for a in self.book.get(claim.family).aliases}
         return any(c.sentence == claim.sentence and c.alias.lower() not in theirs for c in own)
 
