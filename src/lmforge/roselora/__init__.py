@@ -12,28 +12,21 @@ fine-tuning (classification or chat SFT) in `finetune_data` and `finetune`, behi
 Exports load on first use, so ``lmforge --help`` does not import the training stack.
 """
 
-from __future__ import annotations
+from lmforge.core.lazy import lazy_exports
 
-import importlib
-from typing import Any
-
-_EXPORTS = {
-    "RoseLoraCallback": "lmforge.roselora.callback",
-    "RoseLoraConfig": "lmforge.roselora.config",
-    "load_sparse": "lmforge.roselora.export",
-    "save_sparse": "lmforge.roselora.export",
-    "ModuleSparsity": "lmforge.roselora.report",
-    "nominal_bound": "lmforge.roselora.report",
-    "sparsity_report": "lmforge.roselora.report",
-    "RoseLoraSparsifier": "lmforge.roselora.sparsity",
-    "keep_count": "lmforge.roselora.sparsity",
-    "keep_ratio": "lmforge.roselora.sparsity",
-    "topk_mask": "lmforge.roselora.sparsity",
-}
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'lmforge.roselora' has no attribute {name!r}")
-    return getattr(importlib.import_module(_EXPORTS[name]), name)
+__getattr__, __all__ = lazy_exports(
+    __name__,
+    {
+        "RoseLoraCallback": "lmforge.roselora.callback",
+        "RoseLoraConfig": "lmforge.roselora.config",
+        "load_sparse": "lmforge.roselora.export",
+        "save_sparse": "lmforge.roselora.export",
+        "ModuleSparsity": "lmforge.roselora.report",
+        "nominal_bound": "lmforge.roselora.report",
+        "sparsity_report": "lmforge.roselora.report",
+        "RoseLoraSparsifier": "lmforge.roselora.sparsity",
+        "keep_count": "lmforge.roselora.sparsity",
+        "keep_ratio": "lmforge.roselora.sparsity",
+        "topk_mask": "lmforge.roselora.sparsity",
+    },
+)
