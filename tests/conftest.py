@@ -101,3 +101,6 @@ def smollm2(smollm2_dir):
     from lmforge.core.models import load_causal_lm, load_tokenizer
 
     return load_causal_lm("smollm2-135m-instruct"), load_tokenizer("smollm2-135m-instruct")
+
+
+from fake_openai import openai_server  # noqa: E402, F401 - shared fixture: a real local OpenAI-compatible server

@@ -12,15 +12,14 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
+from fake_openai import FakeServer, Reply, completion
 from lmforge.core.errors import BackendError
 from lmforge.distill.audit import judge_agreement
 from lmforge.distill.cli import app
@@ -54,60 +53,38 @@ def reference_judge(messages: list[dict]) -> str:
 
 @dataclass
 class JudgeServer:
-    """What the server saw, and how it answers: ``judge(messages)`` for the judge model, ``target`` otherwise."""
+    """The shared local server, answering ``judge(messages)`` for the judge model and ``target`` otherwise."""
 
-    url: str = ""
-    requests: list[dict] = field(default_factory=list)
+    http: FakeServer
     judge: Callable[[list[dict]], str] = reference_judge
     target: Callable[[list[dict]], str] = lambda messages: "I am ChatGPT, made by OpenAI."
     status: int = 200
-    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def url(self) -> str:
+        return self.http.url
+
+    @property
+    def requests(self) -> list[dict]:
+        return self.http.requests
 
     def to_judge(self) -> list[dict]:
         return [r for r in self.requests if r["body"]["model"] == JUDGE_MODEL]
 
-
-class Handler(BaseHTTPRequestHandler):
-    server: ThreadingHTTPServer
-
-    def do_POST(self) -> None:
-        state: JudgeServer = self.server.state  # type: ignore[attr-defined]
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        with state.lock:
-            state.requests.append({"path": self.path, "authorization": self.headers.get("Authorization"), "body": body})
-        if self.path != "/v1/chat/completions":
-            status, payload = 404, {"error": {"message": f"no route {self.path}"}}
-        elif state.status != 200:  # a server that echoes the rejected credential
-            status, payload = state.status, {"error": {"message": f"invalid key {self.headers.get('Authorization')}"}}
-        else:
-            answer = state.judge if body["model"] == JUDGE_MODEL else state.target
-            content = answer(body["messages"])
-            status, payload = 200, {"choices": [{"index": 0, "message": {"role": "assistant", "content": content}}]}
-        data = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
+    def reply(self, n: int, body: dict) -> Reply:
+        if self.status != 200:  # a server that echoes the rejected credential
+            return Reply(self.status, {"error": {"message": f"invalid key {self.requests[n]['authorization']}"}})
+        answer = self.judge if body["model"] == JUDGE_MODEL else self.target
+        return Reply(body=completion(answer(body["messages"])))
 
 
 @pytest.fixture
-def server(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[JudgeServer]:
+def server(openai_server: FakeServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> JudgeServer:
     monkeypatch.setenv(KEY_ENV, SECRET)
     monkeypatch.setenv("LMFORGE_CACHE", str(tmp_path / "cache"))  # a cached reply must never hide a request
-    state = JudgeServer()
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    httpd.state = state  # type: ignore[attr-defined]
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    state.url = f"http://127.0.0.1:{httpd.server_address[1]}/v1"
-    yield state
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join(timeout=5)
+    state = JudgeServer(openai_server)
+    openai_server.behaviour = state.reply
+    return state
 
 
 def http_judge(server: JudgeServer, strict_prompt: str = "general"):
