@@ -87,10 +87,14 @@ def test_eval_and_bench(trained_run: Path, workspace: Path) -> None:
         (["--budget", "1.5"], "budget=1.5 is invalid"),
         (["--task", "sst2", "--glue-dir", "/nonexistent"], "no SST-2 data"),
         ([], "no data"),
+        (["--budget-mode", "l0"], "budget_mode='l0' is invalid"),
+        (["--gate-input-norm", "layer", "--compare"], "gate_input_norm='layer' is invalid"),
     ],
 )
 def test_user_errors_are_one_line(workspace: Path, args: list[str], message: str) -> None:
-    base = ["skip", "train", "--model", str(workspace / "base"), "--output", str(workspace / "bad")]
+    command = "compare" if "--compare" in args else "train"
+    args = [a for a in args if a != "--compare"]
+    base = ["skip", command, "--model", str(workspace / "base"), "--output", str(workspace / "bad")]
     if "--task" not in args and args:
         base += ["--train-file", str(workspace / "train.tsv"), "--eval-file", str(workspace / "dev.tsv")]
     code, output = _run(*base, *args)
@@ -100,3 +104,38 @@ def test_user_errors_are_one_line(workspace: Path, args: list[str], message: str
 def test_eval_of_a_folder_that_is_not_a_run(tmp_path: Path, workspace: Path) -> None:
     code, output = _run("skip", "eval", str(tmp_path), "--eval-file", str(workspace / "dev.tsv"))
     assert code == 2 and "not a HadSkip run folder" in output
+
+
+def test_compare_trains_every_method_from_a_yaml_config_and_resumes(workspace: Path, tmp_path: Path) -> None:
+    config = tmp_path / "compare.yaml"
+    config.write_text(
+        f"model: {workspace / 'base'}\ntrain-file: {workspace / 'train.tsv'}\neval_file: {workspace / 'dev.tsv'}\n"
+        "epochs: 1\nteacher-epochs: 1\nbatch-size: 16\nlr: 1.0e-3\ngate-lr: 1.0e-2\nmax-length: 32\n"
+        "budget-mode: two_sided\ninit-examples: 32\n",
+        encoding="utf-8",
+    )
+    code, output = _run("skip", "compare", "--config", str(config), "--output", str(tmp_path / "cmp"))
+    assert code == 0, output
+    rows = {row["method"]: row for row in json.loads((tmp_path / "cmp" / "compare.json").read_text())}
+    assert set(rows) == {"full", "hadskip", "truncate", "uniform", "early_exit"}
+    assert rows["full"]["usage"] == 1.0 and rows["truncate"]["usage"] == rows["uniform"]["usage"] == 0.5
+    assert rows["early_exit"]["usage"] <= 0.5 + 1e-9 and rows["uniform"]["kept"] == [1, 3]
+    assert json.loads((tmp_path / "cmp" / "hadskip" / "hadskip_config.json").read_text())["budget_mode"] == "two_sided"
+    assert (tmp_path / "cmp" / "compare.png").stat().st_size > 0
+    assert "static first-k" in output and "early exit" in output
+    (tmp_path / "cmp" / "teacher" / "model.safetensors").unlink()  # a rerun must not need anything again
+    code, again = _run("skip", "compare", "--config", str(config), "--output", str(tmp_path / "cmp"))
+    assert code == 0 and "train_runtime" not in again and "static uniform drop" in again, again
+
+
+def test_dev_commands_read_a_yaml_config_and_reject_unknown_keys(
+    trained_run: Path, workspace: Path, tmp_path: Path
+) -> None:
+    good, bad = tmp_path / "dev.yaml", tmp_path / "bad.yaml"
+    good.write_text(f"eval-file: {workspace / 'dev.tsv'}\nmax-length: 32\nlimit: 8\n", encoding="utf-8")
+    bad.write_text("eval-file: x.tsv\nepochs: 3\n", encoding="utf-8")
+    code, output = _run("skip", "eval", str(trained_run), "--config", str(good))
+    assert code == 0, output
+    assert json.loads((trained_run / "eval.json").read_text())["examples"] == 8
+    code, output = _run("skip", "bench", str(trained_run), "--config", str(bad))
+    assert code == 2 and "epochs" in output and output.count("\n") == 1, output

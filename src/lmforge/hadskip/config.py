@@ -17,12 +17,22 @@ from typing import Any, Literal
 from lmforge.core.errors import LmforgeError
 
 CONFIG_NAME = "hadskip_config.json"
+DEFAULT_GATE_LR = 1e-2
+"""Learning rate of the skip gates (an optimiser setting, so it lives in the training arguments).
+
+The note's 1e-3 assumes ~10k steps; Adam moves a gate by about its LR per step, and the gates must
+travel from logit(0.99) ≈ 4.6 to below 0 within the homotopy, so runs of 50–500 steps need 1e-2
+(docs/hadskip.md, "Defaults and why")."""
 
 SummaryToken = Literal["auto", "cls", "last"]
-BudgetMode = Literal["lagrangian", "penalty", "two_sided"]
+BudgetMode = Literal["augmented", "lagrangian", "penalty", "two_sided"]
+GateInputNorm = Literal["rms", "none"]
+UsageEstimate = Literal["straight_through", "soft"]
 _CHOICES = {
     "summary_token": ("auto", "cls", "last"),
-    "budget_mode": ("lagrangian", "penalty", "two_sided"),
+    "budget_mode": ("augmented", "lagrangian", "penalty", "two_sided"),
+    "gate_input_norm": ("rms", "none"),
+    "usage_estimate": ("straight_through", "soft"),
 }
 
 
@@ -37,6 +47,9 @@ class HadSkipConfig:
     summary_token: SummaryToken = "auto"
     """Which token summarises the sequence for the gate: ``cls`` (first), ``last`` (last non-pad) or
     ``auto`` (``cls`` for encoders, ``last`` for decoders, whose first token is always BOS)."""
+    gate_input_norm: GateInputNorm = "rms"
+    """Scale the gate's two input vectors to unit RMS (``none``: raw hidden states, which saturate the
+    tanh on backbones with a large residual stream such as SmolLM2)."""
     threshold: float = 0.5
     """Keep a layer at inference when its keep probability is at least this."""
     strict_budget: bool = False
@@ -57,14 +70,19 @@ class HadSkipConfig:
     freeze_gates_in_hard_phase: bool = False
     """Stop updating the gates once the hard phase starts (only the backbone adapts)."""
 
-    budget_mode: BudgetMode = "lagrangian"
-    """How the budget is enforced: Lagrange multiplier with dual ascent, or a one/two-sided penalty."""
+    budget_mode: BudgetMode = "augmented"
+    """How the budget is enforced: ``augmented`` (default) λ·(r̂ − b_t) + γ/2·(r̂ − b_t)² with λ ∈ ℝ by dual
+    ascent, so usage tracks b_t from the first step and ends at b, neither over nor under; ``lagrangian``
+    (the note's λ ≥ 0, which lags in short runs and then undershoots); ``penalty`` / ``two_sided``."""
     eta_lambda: float = 0.02
     """Dual-ascent step size for the Lagrange multiplier."""
     lambda_init: float = 0.0
     """Initial value of the Lagrange multiplier."""
     penalty_gamma: float = 10.0
-    """Weight of the quadratic penalty in the ``penalty`` and ``two_sided`` modes."""
+    """Weight γ of the quadratic term in the ``augmented``, ``penalty`` and ``two_sided`` modes."""
+    usage_estimate: UsageEstimate = "straight_through"
+    """r̂ in the budget term: hard decisions forward with the gradient of σ(a) (``straight_through``, the
+    default: the gradient does not vanish as τ falls), or the soft probabilities σ(a/τ) (``soft``)."""
     layer_costs: list[float] | None = None
     """Relative cost of each layer for heterogeneous backbones (None: all layers cost the same)."""
 

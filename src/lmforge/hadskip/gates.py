@@ -35,14 +35,27 @@ def straight_through(probs: torch.Tensor, threshold: float = 0.5) -> torch.Tenso
     return hard + probs - probs.detach()
 
 
+def rms_normalise(features: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """Scale the summary token and the mean (the two halves of ``features``) to unit RMS each.
+
+    Residual streams differ by orders of magnitude between backbones and layers (post-LN BERT ≈ 1,
+    SmolLM2's pre-LN stream 20–50): without this the gate's tanh saturates and its W1 cannot learn.
+    """
+    halves = features.unflatten(-1, (2, -1))
+    halves = halves * torch.rsqrt(halves.pow(2).mean(dim=-1, keepdim=True) + eps)
+    return halves.flatten(-2)
+
+
 class LayerGate(nn.Module):
-    """a = w2·tanh(W1·[c; u] + b1) + β: the keep logit of one layer, always computed in fp32.
+    """a = w2·tanh(W1·norm([c; u]) + b1) + β: the keep logit of one layer, always computed in fp32.
 
     fp32 matters because the temperature-scaled sigmoid saturates quickly under bf16/fp16 autocast.
+    ``normalise`` applies the parameter-free :func:`rms_normalise` to the input features.
     """
 
-    def __init__(self, hidden_size: int, gate_hidden: int = 128) -> None:
+    def __init__(self, hidden_size: int, gate_hidden: int = 128, normalise: bool = True) -> None:
         super().__init__()
+        self.normalise = normalise
         self.fc1 = nn.Linear(2 * hidden_size, gate_hidden)
         self.fc2 = nn.Linear(gate_hidden, 1)
         self.reset_parameters(keep_prob=0.99)
@@ -64,5 +77,6 @@ class LayerGate(nn.Module):
         with torch.autocast(device_type=device_type, enabled=False):
             w1, b1 = self.fc1.weight.float(), self.fc1.bias.float()
             w2, b2 = self.fc2.weight.float(), self.fc2.bias.float()
-            z = torch.tanh(nn.functional.linear(features.float(), w1, b1))
+            features = rms_normalise(features.float()) if self.normalise else features.float()
+            z = torch.tanh(nn.functional.linear(features, w1, b1))
             return nn.functional.linear(z, w2, b2).squeeze(-1)

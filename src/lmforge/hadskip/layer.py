@@ -44,6 +44,7 @@ class SkipState:
     summary_index: torch.Tensor | None = None
     executed: torch.Tensor | None = None
     probs: list[torch.Tensor | None] = field(default_factory=list)
+    logits: list[torch.Tensor | None] = field(default_factory=list)
     keeps: list[torch.Tensor | None] = field(default_factory=list)
 
     def begin(self, token_mask: torch.Tensor | None) -> None:
@@ -52,6 +53,7 @@ class SkipState:
         self.summary_index = None if token_mask is None else summary_positions(token_mask, self.summary_token)
         self.executed = None
         self.probs = [None] * self.num_layers
+        self.logits = [None] * self.num_layers
         self.keeps = [None] * self.num_layers
 
     def gate_inputs(self, hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -139,6 +141,7 @@ class GatedLayer(ForwardsAttributes):
             logits = logits.detach()
         probs = keep_probability(logits, state.temperature)
         state.probs[self.index] = probs
+        state.logits[self.index] = logits
         keep = probs >= state.threshold
         if state.mode == "soft":
             state.keeps[self.index] = keep

@@ -57,10 +57,13 @@ def expected_usage(keep_probs: torch.Tensor, layer_costs: torch.Tensor | None = 
 
 
 def budget_loss(usage: torch.Tensor, target: float, mode: BudgetMode, multiplier: float, gamma: float) -> torch.Tensor:
-    """λ·(r̂ − b_t) for the Lagrangian, γ·max(0, r̂ − b_t)² or γ·(r̂ − b_t)² for the penalties."""
+    """λ·(r̂ − b_t) for the Lagrangian, λ·(r̂ − b_t) + γ/2·(r̂ − b_t)² for the augmented Lagrangian,
+    γ·max(0, r̂ − b_t)² or γ·(r̂ − b_t)² for the penalties."""
     gap = usage - target
     if mode == "lagrangian":
         return multiplier * gap
+    if mode == "augmented":
+        return multiplier * gap + 0.5 * gamma * gap**2
     if mode == "penalty":
         return gamma * gap.clamp(min=0.0) ** 2
     return gamma * gap**2

@@ -43,7 +43,7 @@ _LAYER_PATHS: tuple[tuple[tuple[str, ...], bool], ...] = (
 
 @dataclass
 class HadSkipOutput(ModelOutput):
-    """The classifier output plus the gates' keep probabilities (B, L) and hard decisions (B, L)."""
+    """The classifier output plus the gates' keep probabilities, logits and hard decisions, each (B, L)."""
 
     loss: torch.Tensor | None = None
     logits: torch.Tensor | None = None
@@ -51,6 +51,7 @@ class HadSkipOutput(ModelOutput):
     attentions: tuple[torch.Tensor, ...] | None = None
     keep_probs: torch.Tensor | None = None
     keep_mask: torch.Tensor | None = None
+    keep_logits: torch.Tensor | None = None
 
 
 def find_layers(model: PreTrainedModel) -> tuple[nn.ModuleList, bool]:
@@ -101,7 +102,7 @@ class HadSkipModel(ForwardsAttributes):
         hidden_size = model.config.get_text_config().hidden_size
         reference = next(model.parameters())
         for index, layer in enumerate(layers):
-            gate = LayerGate(hidden_size, cfg.gate_hidden).to(reference.device)
+            gate = LayerGate(hidden_size, cfg.gate_hidden, cfg.gate_input_norm == "rms").to(reference.device)
             layers[index] = GatedLayer(layer, gate, index, self._state)
         self.model = model
         object.__setattr__(self, "_layer_list", layers)  # a reference, not a second registration
@@ -196,6 +197,7 @@ class HadSkipModel(ForwardsAttributes):
             attentions=output.get("attentions"),
             keep_probs=probs,
             keep_mask=keeps,
+            keep_logits=None if probs is None else torch.stack(state.logits, dim=1),
         )
 
     # ------------------------------------------------------- plain backbone

@@ -25,7 +25,7 @@ from transformers import (
 
 from lmforge.core.data import write_json
 from lmforge.core.errors import LmforgeError
-from lmforge.hadskip.config import HadSkipConfig
+from lmforge.hadskip.config import DEFAULT_GATE_LR, HadSkipConfig
 from lmforge.hadskip.data import Split, TaskData
 from lmforge.hadskip.model import HadSkipModel
 from lmforge.hadskip.trainer import HadSkipTrainer
@@ -44,7 +44,7 @@ class RunSettings:
     batch_size: int = 32
     max_length: int = 128
     learning_rate: float = 2e-5
-    gate_learning_rate: float = 1e-3
+    gate_learning_rate: float = DEFAULT_GATE_LR
     warmup_ratio: float = 0.06
     weight_decay: float = 0.01
     seed: int = 42
@@ -97,10 +97,18 @@ def train_teacher(model: str, task: TaskData, output: Path, settings: RunSetting
 
 
 def train_hadskip(
-    model: str, task: TaskData, output: Path, config: HadSkipConfig, settings: RunSettings
+    model: str,
+    task: TaskData,
+    output: Path,
+    config: HadSkipConfig,
+    settings: RunSettings,
+    teacher_dir: Path | None = None,
 ) -> dict[str, Any]:
-    """Stages 0–3; saves the gated model in ``output`` and returns (and writes) the dev results."""
-    teacher_dir = train_teacher(model, task, output, settings)
+    """Stages 0–3; saves the gated model in ``output`` and returns (and writes) the dev results.
+
+    ``teacher_dir`` is a Stage-0 model to start from; by default it is trained (or reused) in ``output/teacher``.
+    """
+    teacher_dir = teacher_dir or train_teacher(model, task, output, settings)
     tokenizer = AutoTokenizer.from_pretrained(teacher_dir)
     teacher = AutoModelForSequenceClassification.from_pretrained(teacher_dir, use_safetensors=True)
     student = HadSkipModel(
@@ -140,7 +148,7 @@ def load_run(folder: str | Path) -> tuple[HadSkipModel, PreTrainedTokenizerBase]
     return HadSkipModel.from_pretrained(folder).eval(), AutoTokenizer.from_pretrained(folder)
 
 
-def _batches(
+def batches_of(
     tokenizer: PreTrainedTokenizerBase, split: Split, max_length: int, batch_size: int
 ) -> list[dict[str, torch.Tensor]]:
     """Padded batches, tokenised up front so timings exclude tokenisation."""
@@ -151,50 +159,64 @@ def _batches(
 
 
 @torch.no_grad()
+def predict(model: torch.nn.Module, batches: list[dict[str, torch.Tensor]]) -> list[int]:
+    """Predicted class ids of every example, in order (the model's current mode)."""
+    model.eval()
+    out: list[int] = []
+    for batch in batches:
+        out.extend(model(**{k: v for k, v in batch.items() if k != "labels"})["logits"].argmax(-1).tolist())
+    return out
+
+
+def scored(predictions: list[int], split: Split) -> dict[str, Any]:
+    """Accuracy plus the predictions themselves (kept for paired bootstrap comparisons)."""
+    correct = sum(int(p == y) for p, y in zip(predictions, split.labels, strict=True))
+    return {"accuracy": correct / len(split), "examples": len(split), "predictions": predictions}
+
+
 def evaluate_model(
     model: HadSkipModel, tokenizer: PreTrainedTokenizerBase, split: Split, settings: RunSettings, mode: str = "fast"
 ) -> dict[str, Any]:
     """Dev accuracy with the given gate mode, measured layer usage and per-layer keep rates."""
-    model.eval()
     previous = model.gate_mode
     model.set_mode(mode)  # type: ignore[arg-type]
     model.usage.reset()
-    correct = 0
     try:
-        for batch in _batches(tokenizer, split, settings.max_length, settings.batch_size):
-            labels = batch.pop("labels")
-            logits = model(**batch).logits
-            correct += int((logits.argmax(-1) == labels).sum())
+        predictions = predict(model, batches_of(tokenizer, split, settings.max_length, settings.batch_size))
     finally:
         model.set_mode(previous)
     stats = model.usage.to_dict() if mode != "full" else {"usage": 1.0, "speedup": 1.0}
-    return {"accuracy": correct / len(split), "examples": len(split), **stats}
+    return {**scored(predictions, split), **stats}
 
 
 @torch.no_grad()
-def throughput(model: HadSkipModel, batches: list[dict[str, torch.Tensor]], mode: str, repeats: int = 5) -> float:
-    """Examples per second over ``batches`` (one warm-up pass, then the median of ``repeats`` passes)."""
-    model.eval()
-    model.set_mode(mode)  # type: ignore[arg-type]
+def throughputs(models: list[torch.nn.Module], batches: list[dict[str, torch.Tensor]], repeats: int = 5) -> list[float]:
+    """Examples per second of each model over ``batches``: one warm-up pass each, then the median of
+    ``repeats`` passes. Passes of the models alternate, so a load change on a shared machine hits all alike."""
     inputs = [{k: v for k, v in batch.items() if k != "labels"} for batch in batches]
     examples = sum(len(batch["input_ids"]) for batch in inputs)
-    times = []
+    times: list[list[float]] = [[] for _ in models]
     for index in range(repeats + 1):
-        start = time.perf_counter()
-        for batch in inputs:
-            model(**batch)
-        if index:
-            times.append(time.perf_counter() - start)
-    return examples / statistics.median(times)
+        for model, spent in zip(models, times, strict=True):
+            model.eval()
+            start = time.perf_counter()
+            for batch in inputs:
+                model(**batch)
+            if index:
+                spent.append(time.perf_counter() - start)
+    return [examples / statistics.median(spent) for spent in times]
 
 
 def benchmark(folder: str | Path, split: Split, batch_size: int, max_length: int = 128) -> dict[str, Any]:
     """Throughput of the full model and of HadSkip inference on the same batches, in the same process."""
     model, tokenizer = load_run(folder)
-    batches = _batches(tokenizer, split, max_length, batch_size)
-    full = throughput(model, batches, "full")
+    batches = batches_of(tokenizer, split, max_length, batch_size)
+    # The saved backbone alone is the ungated full model (same weights, every layer, no gates).
+    full_model = AutoModelForSequenceClassification.from_pretrained(folder, use_safetensors=True)
+    model.set_mode("fast")
+    fast, full = throughputs([model, full_model], batches)
     model.usage.reset()
-    fast = throughput(model, batches, "fast")
+    predict(model, batches)
     result = {
         "batch_size": batch_size,
         "examples": len(split),

@@ -24,6 +24,7 @@ from transformers.trainer_callback import ExportableState
 from transformers.trainer_utils import EvalLoopOutput
 
 from lmforge.core.errors import LmforgeError
+from lmforge.hadskip.config import HadSkipConfig
 from lmforge.hadskip.importance import estimate_layer_importance, initial_keep_probabilities, initialise_gates
 from lmforge.hadskip.losses import budget_loss, distillation_loss, expected_usage
 from lmforge.hadskip.model import HadSkipModel
@@ -31,6 +32,20 @@ from lmforge.hadskip.schedules import schedule_at
 from lmforge.hadskip.training_args import HadSkipTrainingArguments
 
 _DEFAULT_GATE_LR = HadSkipTrainingArguments.__dataclass_fields__["gate_learning_rate"].default
+
+
+def usage_surrogate(probs: torch.Tensor, logits: torch.Tensor, config: HadSkipConfig) -> torch.Tensor:
+    """Per-gate usage fed to r̂: the soft probabilities, or (``straight_through``) the hard 0/1 decisions
+    in the forward pass with the gradient of σ(a) at temperature 1.
+
+    At low temperature σ(a/τ) is flat for any gate whose logit is not near 0, so the budget term can
+    no longer move a gate that is still open; σ(a) keeps pushing it, and the forward value is the
+    usage that inference will measure.
+    """
+    if config.usage_estimate == "soft":
+        return probs
+    surrogate = torch.sigmoid(logits.float())
+    return (probs >= config.threshold).float() + surrogate - surrogate.detach()
 
 
 class HadSkipController(TrainerCallback, ExportableState):
@@ -77,7 +92,8 @@ class HadSkipController(TrainerCallback, ExportableState):
         self.apply_schedule(kwargs["model"], state.global_step, state.max_steps)
 
     def on_step_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any) -> None:
-        """λ ← max(0, λ + η·(r̂ − b_t)) with r̂ averaged over micro-batches and processes."""
+        """λ ← max(0, λ + η·(r̂ − b_t)) (``augmented``: no clamp, an equality constraint), r̂ averaged
+        over micro-batches and processes."""
         if self._usage_sum is None:
             return
         mean = self._usage_sum / self._usage_count
@@ -87,9 +103,11 @@ class HadSkipController(TrainerCallback, ExportableState):
         self.usage_estimate = float(mean)
         self._usage_sum, self._usage_count = None, 0
         config = kwargs["model"].hadskip_config
+        gap = self.usage_estimate - self.budget_target
         if config.budget_mode == "lagrangian":
-            gap = self.usage_estimate - self.budget_target
             self.lagrange_multiplier = max(0.0, self.lagrange_multiplier + config.eta_lambda * gap)
+        elif config.budget_mode == "augmented":
+            self.lagrange_multiplier += config.eta_lambda * gap
 
     def on_train_end(
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
@@ -195,7 +213,7 @@ class HadSkipTrainer(Trainer):
         loss = distillation_loss(outputs.logits, teacher_logits, labels, config.kd_alpha, config.kd_temperature)
         if outputs.keep_probs is not None:
             costs = None if config.layer_costs is None else torch.tensor(config.layer_costs)
-            usage = expected_usage(outputs.keep_probs, costs)
+            usage = expected_usage(usage_surrogate(outputs.keep_probs, outputs.keep_logits, config), costs)
             controller = self.controller
             loss = loss + budget_loss(
                 usage,
@@ -237,7 +255,7 @@ class HadSkipTrainer(Trainer):
         """Predictions are the logits only: the gate outputs stay out of ``compute_metrics``."""
         if ignore_keys is None:
             ignore_keys = list(getattr(self._hadskip_model.config, "keys_to_ignore_at_inference", ["past_key_values"]))
-        ignore_keys = [*ignore_keys, "keep_probs", "keep_mask"]
+        ignore_keys = [*ignore_keys, "keep_probs", "keep_mask", "keep_logits"]
         return super().prediction_step(model, inputs, prediction_loss_only, ignore_keys=ignore_keys)
 
     def evaluation_loop(

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from transformers import TrainingArguments
 
 from lmforge.core.errors import LmforgeError
+from lmforge.hadskip.config import DEFAULT_GATE_LR
 
 
 @dataclass
@@ -14,7 +15,7 @@ class HadSkipTrainingArguments(TrainingArguments):
     """``TrainingArguments`` with a separate gate learning rate (gates start from scratch, the backbone does not)."""
 
     gate_learning_rate: float = field(
-        default=1e-3, metadata={"help": "Learning rate of the skip gates (the backbone uses learning_rate)."}
+        default=DEFAULT_GATE_LR, metadata={"help": "Learning rate of the skip gates (the backbone uses learning_rate)."}
     )
 
     def __post_init__(self) -> None:

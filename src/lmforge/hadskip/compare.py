@@ -1,0 +1,197 @@
+"""``lmforge skip compare``: HadSkip and the baselines at the same budget, one table and one plot.
+
+Every method starts from the same cached Stage-0 model (``OUTPUT/teacher``) and trains for the same
+number of epochs. Each method's result is written to ``OUTPUT/<method>/result.json`` as soon as it
+is done and reused on a rerun, so an interrupted comparison resumes. Throughput (optional) is
+measured right after each method, together with the full model in the same process, so the
+speed-up ratio never mixes two processes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding
+
+from lmforge.core.data import write_json
+from lmforge.core.errors import LmforgeError
+from lmforge.hadskip.baselines import (
+    DistillTrainer,
+    EarlyExitModel,
+    keep_layers,
+    static_budget_layers,
+    static_layer_indices,
+)
+from lmforge.hadskip.config import HadSkipConfig
+from lmforge.hadskip.data import TaskData
+from lmforge.hadskip.model import find_layers
+from lmforge.hadskip.run import (
+    RunSettings,
+    batches_of,
+    encode,
+    predict,
+    scored,
+    throughputs,
+    train_hadskip,
+    train_teacher,
+)
+
+METHODS = ("full", "hadskip", "truncate", "uniform", "early_exit")
+LABELS = {
+    "full": "full model",
+    "hadskip": "HadSkip",
+    "truncate": "static first-k",
+    "uniform": "static uniform drop",
+    "early_exit": "early exit (entropy)",
+}
+RESULT_NAME = "result.json"
+
+
+class _Comparison:
+    """What every method shares: the task, the teacher, tokenised data and the settings."""
+
+    def __init__(self, model: str, task: TaskData, output: Path, config: HadSkipConfig, settings: RunSettings) -> None:
+        self.model, self.task, self.output, self.config, self.settings = model, task, output, config, settings
+        self.teacher_dir = train_teacher(model, task, output, settings)
+        self.tokenizer = AutoTokenizer.from_pretrained(self.teacher_dir)
+        self.dev = batches_of(self.tokenizer, task.dev, settings.max_length, settings.batch_size)
+        self.train = encode(self.tokenizer, task.train.head(settings.max_train_examples), settings.max_length)
+        self.num_layers = len(find_layers(self.teacher())[0])
+
+    def teacher(self) -> Any:
+        return AutoModelForSequenceClassification.from_pretrained(self.teacher_dir, use_safetensors=True)
+
+    def fine_tune(self, model: Any, name: str) -> None:
+        """Distil ``model`` from the teacher for ``settings.epochs`` (HadSkip's loss and optimiser settings)."""
+        args = self.settings.training_arguments(self.output / name / "trainer", self.settings.epochs)
+        args.remove_unused_columns = False  # the early-exit wrapper's forward takes **kwargs
+        trainer = DistillTrainer(
+            model=model,
+            args=args,
+            train_dataset=self.train,
+            data_collator=DataCollatorWithPadding(self.tokenizer),
+            teacher=self.teacher(),
+            kd_alpha=self.config.kd_alpha,
+            kd_temperature=self.config.kd_temperature,
+        )
+        trainer.train()
+        model.eval()
+
+    def speed(self, model: Any, reference: Any) -> dict[str, float]:
+        """Throughput of ``model`` and of the full ``reference`` on the dev batches, same process."""
+        mine, full = throughputs([model, reference], self.dev)
+        return {"examples_per_s": mine, "full_examples_per_s": full, "speed_ratio": mine / full}
+
+    # ----------------------------------------------------------- methods
+    def run(self, method: str, speed: bool, budget: float) -> dict[str, Any]:
+        num_layers = self.num_layers
+        if method == "full":
+            model = self.teacher()
+            result = {**scored(predict(model, self.dev), self.task.dev), "usage": 1.0, "layers": num_layers}
+        elif method == "hadskip":
+            model, result = self._hadskip(budget)
+        elif method in ("truncate", "uniform"):
+            k = static_budget_layers(num_layers, self.config.budget)
+            indices = static_layer_indices(num_layers, k, method)
+            model = keep_layers(self.teacher(), indices)
+            self.fine_tune(model, method)
+            result = {**scored(predict(model, self.dev), self.task.dev), "usage": k / num_layers, "kept": indices}
+        elif method == "early_exit":
+            model = EarlyExitModel(self.teacher())
+            self.fine_tune(model, method)
+            calibration = batches_of(
+                self.tokenizer, self.task.train.head(self.config.init_examples), self.settings.max_length, 64
+            )
+            threshold = model.calibrate(calibration, self.config.budget)
+            model.exiting = True
+            model.usage.reset()
+            predictions = predict(model, self.dev)
+            result = {**scored(predictions, self.task.dev), "usage": model.usage.usage, "threshold": threshold}
+        else:
+            raise LmforgeError(f"unknown method {method!r}, expected one of {', '.join(METHODS)}")
+        if speed:
+            result.update(self.speed(model, self.teacher()))
+        return {"method": method, "label": LABELS[method], "budget": budget, **result}
+
+    def _hadskip(self, budget: float) -> tuple[Any, dict[str, Any]]:
+        from lmforge.hadskip.model import HadSkipModel
+
+        folder = self.output / _folder("hadskip", budget, self.config.budget)
+        config = HadSkipConfig.from_dict({**self.config.to_dict(), "budget": budget})
+        results = train_hadskip(self.model, self.task, folder, config, self.settings, self.teacher_dir)
+        model = HadSkipModel.from_pretrained(folder).eval()
+        return model, results["hadskip"]
+
+
+def run_compare(
+    model: str,
+    task: TaskData,
+    output: Path,
+    config: HadSkipConfig,
+    settings: RunSettings,
+    methods: Sequence[str] = METHODS,
+    speed: bool = False,
+    hadskip_budgets: Sequence[float] = (),
+) -> list[dict[str, Any]]:
+    """Train and evaluate every method (reusing finished ones); write ``compare.json`` and ``compare.png``.
+
+    The baselines use ``config.budget``; HadSkip also runs at each of ``hadskip_budgets`` (a curve).
+    """
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise LmforgeError(f"unknown method {unknown[0]!r}, expected some of {', '.join(METHODS)}")
+    jobs = [(m, config.budget) for m in methods]
+    jobs += [("hadskip", b) for b in hadskip_budgets if b != config.budget and "hadskip" in methods]
+    comparison: _Comparison | None = None
+    rows = []
+    for method, budget in jobs:
+        path = output / _folder(method, budget, config.budget) / RESULT_NAME
+        if path.is_file():
+            rows.append(json.loads(path.read_text(encoding="utf-8")))
+            continue
+        comparison = comparison or _Comparison(model, task, output, config, settings)
+        row = comparison.run(method, speed, budget)
+        write_json(path, row)
+        rows.append(row)
+    write_json(output / "compare.json", [{k: v for k, v in r.items() if k != "predictions"} for r in rows])
+    plot_accuracy_vs_usage(rows, output / "compare.png", title=f"{task.name}, budget {config.budget}")
+    return rows
+
+
+def _folder(method: str, budget: float, main_budget: float) -> str:
+    return method if budget == main_budget else f"{method}-b{budget:g}"
+
+
+def plot_accuracy_vs_usage(rows: Sequence[dict[str, Any]], path: Path, title: str = "") -> Path:
+    """Every method on one accuracy-vs-measured-usage plot (one marker per method, points of a method joined)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(6, 4.2))
+    axes = figure.subplots()
+    by_method: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        by_method.setdefault(row["method"], []).append(row)
+    for method, points in by_method.items():
+        points = sorted(points, key=lambda r: r["usage"])
+        axes.plot(
+            [p["usage"] for p in points],
+            [100 * p["accuracy"] for p in points],
+            marker="o" if method != "full" else "*",
+            markersize=9 if method == "full" else 6,
+            label=LABELS.get(method, method),
+        )
+    axes.set_xlabel("measured layer usage (fraction of layers executed)")
+    axes.set_ylabel("dev accuracy (%)")
+    axes.set_title(title)
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize=8)
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=120)
+    return path
