@@ -14,6 +14,7 @@ from lmforge.core.data import (
     JsonlWriter,
     RecordError,
     iter_records,
+    read_json,
     read_records,
     write_json,
 )
@@ -344,3 +345,14 @@ def test_write_json_failure_keeps_old_file(tmp_path: Path) -> None:
         write_json(path, {"bad": object()})
     assert json.loads(path.read_text()) == {"ok": True}
     assert [p.name for p in tmp_path.iterdir()] == ["summary.json"]
+
+
+def test_read_json_names_file_and_line(tmp_path):
+    path = tmp_path / "summary.json"
+    path.write_text('{\n  "a": 1,\n}\n', encoding="utf-8")
+    with pytest.raises(DataError, match=r"summary\.json:3: invalid JSON"):
+        read_json(path)
+    path.write_text('\ufeff{"a": [1]}', encoding="utf-8")
+    assert read_json(path) == {"a": [1]}
+    with pytest.raises(DataError, match="file not found"):
+        read_json(tmp_path / "missing.json")

@@ -434,6 +434,16 @@ def _is_json_object(raw: bytes) -> bool:
         return False
 
 
+def read_json(path: str | Path) -> Any:
+    """A whole JSON file (a byte-order mark is dropped); bad syntax is a one-line DataError with its line."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8-sig"))
+    except FileNotFoundError:
+        raise DataError(path, "file not found", fix="check the path") from None
+    except json.JSONDecodeError as e:
+        raise DataError(path, f"invalid JSON: {e.msg}", line=e.lineno, fix="fix the JSON syntax") from None
+
+
 def write_json(path: str | Path, obj: Any) -> None:
     """Write ``obj`` as indented JSON atomically: readers see the old file or the new one, never half."""
     path = Path(path)

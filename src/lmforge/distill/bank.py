@@ -8,13 +8,12 @@ ingredients or their own.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from lmforge.core.data import Field, read_records
+from lmforge.core.data import Field, read_json, read_records
 from lmforge.core.errors import DataError
 
 RESOURCES = Path(__file__).parent / "resources"
@@ -90,12 +89,7 @@ def load_templates(path: str | Path | None = None, *, method: str = "Gptfuzzer")
     list of strings.
     """
     source = Path(path) if path is not None else TEMPLATES_FILE
-    try:
-        data = json.loads(source.read_text(encoding="utf-8-sig"))
-    except FileNotFoundError:
-        raise DataError(source, "file not found", fix="check the path to the seed-template JSON") from None
-    except json.JSONDecodeError as e:
-        raise DataError(source, f"invalid JSON: {e.msg}", line=e.lineno, fix="fix the JSON syntax") from None
+    data = read_json(source)
     if isinstance(data, dict) and isinstance(data.get("attack"), dict):
         if method not in data["attack"]:
             raise DataError(

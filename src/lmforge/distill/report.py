@@ -15,7 +15,7 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
-from lmforge.core.data import write_json
+from lmforge.core.data import read_json, write_json
 from lmforge.core.errors import LmforgeError
 from lmforge.distill.rse.run import NOISE_PREFIX, load_rse_run
 
@@ -117,10 +117,7 @@ def build_report(run_dirs: list[str | Path], *, samples: int = 3) -> dict:
         path = folder / "summary.json"
         if not path.is_file():
             raise LmforgeError(f"{folder}: no summary.json (pass finished ICE or RSE run folders)")
-        try:
-            summary = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as e:
-            raise LmforgeError(f"{path}: not valid JSON ({e.msg})") from None
+        summary = read_json(path)
         if summary.get("kind") == "rse":
             rse.append(_rse_entry(folder, summary, samples))
         elif "loose" in summary:

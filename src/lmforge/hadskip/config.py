@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from lmforge.core.data import read_json
 from lmforge.core.errors import LmforgeError
 
 CONFIG_NAME = "hadskip_config.json"
@@ -158,10 +159,7 @@ class HadSkipConfig:
         path = Path(directory) / CONFIG_NAME
         if not path.is_file():
             raise LmforgeError(f"{path}: no HadSkip config here (is this a folder saved by HadSkipModel?)")
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise LmforgeError(f"{path}:{exc.lineno}: invalid JSON ({exc.msg})") from None
+        data = read_json(path)
         if not isinstance(data, dict):
             raise LmforgeError(f"{path}: expected a JSON object of config fields")
         return cls.from_dict(data)

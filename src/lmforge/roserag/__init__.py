@@ -16,10 +16,7 @@ Data readers (FlashRAG, HotpotQA, StrategyQA), bm25s / dense retrieval and evalu
 Exports load on first use, so ``lmforge --help`` does not import the training stack.
 """
 
-from __future__ import annotations
-
-import importlib
-from typing import Any
+from lmforge.core.lazy import lazy_exports
 
 _EXPORTS = {
     "Dialogue": "lmforge.roserag.prompting",
@@ -55,10 +52,4 @@ _EXPORTS = {
     "write_corpus": "lmforge.roserag.data",
     "write_questions": "lmforge.roserag.data",
 }
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'lmforge.roserag' has no attribute {name!r}")
-    return getattr(importlib.import_module(_EXPORTS[name]), name)
+__getattr__, __all__ = lazy_exports(__name__, _EXPORTS)
