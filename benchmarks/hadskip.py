@@ -12,12 +12,15 @@ The paper's epochs would take days on 2 CPU cores, so this is a reduced setting 
 
 Columns: dev accuracy (mean ± std over seeds), measured layer usage, CPU throughput (examples/s at
 batch 32, tokenisation excluded, one warm-up pass then the median of 5) and its ratio to the full
-model measured in the same process, and the paired-bootstrap 95% interval of the accuracy
-difference to the full model (same seeds paired, examples resampled). Everything is cached under
-``.bench/hadskip/`` (teachers, models, one JSON per method and seed): a rerun resumes.
+model measured in the same process (after all training of a seed, each method alternating with the
+full model), and the paired-bootstrap 95% interval of the accuracy difference to the full model
+(same seeds paired, examples resampled). Everything is cached under ``.bench/hadskip/`` (teachers,
+models, one JSON per method and seed): a rerun resumes.
 
     python benchmarks/hadskip.py                 # everything (hours on 2 cores; resumable)
     python benchmarks/hadskip.py --part sst2     # one part: sst2, rte or smollm
+    python benchmarks/hadskip.py --no-speed      # train and score only (e.g. while the machine is shared) ...
+    python benchmarks/hadskip.py --remeasure-speed   # ... then every throughput again, on an idle machine
     python benchmarks/hadskip.py --quick         # smoke run of the whole pipeline (~5 min)
 """
 
@@ -71,7 +74,9 @@ PARTS = {
 QUICK = Part("quick-minilm-sst2", "minilm-l6", "sst2", 192, 1, 64, SEEDS[:2], True, (0.75,), dev_examples=64)
 
 
-def run_part(part: Part, cache: Path, budget: float = 0.5) -> list[dict[str, Any]]:
+def run_part(
+    part: Part, cache: Path, budget: float = 0.5, speed: bool = True, remeasure_speed: bool = False
+) -> list[dict[str, Any]]:
     """Every (seed, method) of ``part``; finished ones are read back from ``cache``."""
     task = load_glue_task(part.task, DATA / f"glue-{part.task}")
     if part.dev_examples:
@@ -96,8 +101,9 @@ def run_part(part: Part, cache: Path, budget: float = 0.5) -> list[dict[str, Any
             HadSkipConfig(budget=budget),
             settings,
             methods=methods,
-            speed=True,
+            speed=speed,
             hadskip_budgets=part.extra_budgets if first else (),
+            remeasure_speed=remeasure_speed,
         )
         print(f"  {part.name} seed {seed}: done ({time.perf_counter() - start:.0f} s this run)", flush=True)
         rows += [{**row, "seed": seed} for row in found]
@@ -137,9 +143,10 @@ def summarise(part: Part, rows: list[dict[str, Any]], labels: list[int]) -> list
             "accuracy": statistics.fmean(accuracies) / 100,
             "accuracy_std": statistics.stdev(accuracies) if len(accuracies) > 1 else 0.0,
             "usage": statistics.fmean(r["usage"] for r in group),
-            "examples_per_s": statistics.fmean(r["examples_per_s"] for r in group),
-            "speed_ratio": statistics.fmean(r["speed_ratio"] for r in group),
         }
+        if all("speed_ratio" in r for r in group):
+            line["examples_per_s"] = statistics.fmean(r["examples_per_s"] for r in group)
+            line["speed_ratio"] = statistics.fmean(r["speed_ratio"] for r in group)
         if method != "full":
             pairs = [(r["predictions"], full[r["seed"]]["predictions"]) for r in group if r["seed"] in full]
             line["diff_ci95"] = [100 * x for x in paired_bootstrap(pairs, labels)]
@@ -155,10 +162,12 @@ def print_table(lines: list[dict[str, Any]]) -> None:
         accuracy = f"{100 * line['accuracy']:.2f} ± {line['accuracy_std']:.2f}"
         ci = line.get("diff_ci95")
         interval = f"[{ci[0]:+.2f}, {ci[1]:+.2f}]" if ci else "(reference)"
-        print(
-            f"{line['label']:<28} {line['seeds']:>5} {accuracy:>14} {line['usage']:>6.3f} "
-            f"{line['examples_per_s']:>7.1f} {line['speed_ratio']:>5.2f}x  {interval}"
+        speed = (
+            f"{line['examples_per_s']:>7.1f} {line['speed_ratio']:>5.2f}x"
+            if "speed_ratio" in line
+            else f"{'-':>7} {'-':>6}"
         )
+        print(f"{line['label']:<28} {line['seeds']:>5} {accuracy:>14} {line['usage']:>6.3f} {speed}  {interval}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -166,6 +175,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--part", choices=[*PARTS, "all"], default="all")
     parser.add_argument("--quick", action="store_true", help="smoke run: 192 SST-2 examples, 1 epoch, 64 dev, 2 seeds")
     parser.add_argument("--cache", type=Path, default=CACHE, help="where teachers, models and JSON results go")
+    parser.add_argument("--no-speed", action="store_true", help="train and score only; measure throughput later")
+    parser.add_argument("--remeasure-speed", action="store_true", help="measure every method's throughput again")
     args = parser.parse_args(argv)
     parts = [QUICK] if args.quick else (list(PARTS.values()) if args.part == "all" else [PARTS[args.part]])
     print(
@@ -178,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     summary = []
     for part in parts:
         print(f"== {part.name}: {part.model} on {part.task}", flush=True)
-        rows = run_part(part, args.cache)
+        rows = run_part(part, args.cache, speed=not args.no_speed, remeasure_speed=args.remeasure_speed)
         task = load_glue_task(part.task, DATA / f"glue-{part.task}")
         labels = task.dev.head(part.dev_examples).labels
         lines = summarise(part, rows, labels)

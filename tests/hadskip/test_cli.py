@@ -11,7 +11,10 @@ from transformers import PreTrainedTokenizerFast
 from typer.testing import CliRunner
 
 from lmforge.cli import app
-from lmforge.hadskip import HadSkipModel
+from lmforge.hadskip import HadSkipConfig, HadSkipModel
+from lmforge.hadskip.compare import run_compare
+from lmforge.hadskip.data import load_files
+from lmforge.hadskip.run import RunSettings
 
 from ._tiny import tiny_classifier
 
@@ -123,6 +126,14 @@ def test_compare_trains_every_method_from_a_yaml_config_and_resumes(workspace: P
     assert json.loads((tmp_path / "cmp" / "hadskip" / "hadskip_config.json").read_text())["budget_mode"] == "two_sided"
     assert (tmp_path / "cmp" / "compare.png").stat().st_size > 0
     assert "static first-k" in output and "early exit" in output
+    assert all(row["examples_per_s"] > 0 and row["speed_ratio"] > 0 for row in rows.values())
+    assert (tmp_path / "cmp" / "early_exit" / "early_exit.safetensors").is_file()
+    # A later speed pass rebuilds every method's inference model from what it saved.
+    data = load_files(workspace / "train.tsv", workspace / "dev.tsv", ["sentence"], "label")
+    settings = RunSettings(epochs=1, teacher_epochs=1, batch_size=16, max_length=32)
+    folder = tmp_path / "cmp"
+    again = run_compare(str(workspace / "base"), data, folder, HadSkipConfig(), settings, remeasure_speed=True)
+    assert all(row["examples_per_s"] > 0 for row in again) and len(again) == 5
     (tmp_path / "cmp" / "teacher" / "model.safetensors").unlink()  # a rerun must not need anything again
     code, again = _run("skip", "compare", "--config", str(config), "--output", str(tmp_path / "cmp"))
     assert code == 0 and "train_runtime" not in again and "static uniform drop" in again, again

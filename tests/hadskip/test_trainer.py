@@ -186,3 +186,14 @@ def test_straight_through_usage_is_hard_forward_with_a_non_vanishing_gradient() 
     usage.sum().backward()
     assert logits.grad.min() > 0.04  # σ'(±3) ≈ 0.045, whereas σ'(±60)/0.05 ≈ 0
     assert torch.equal(usage_surrogate(probs, logits, HadSkipConfig(usage_estimate="soft")), probs)
+
+
+def test_depth_order_initialisation_keeps_earlier_layers_more_likely(teacher: Path, tmp_path: Path) -> None:
+    backbone = BertForSequenceClassification.from_pretrained(teacher, attn_implementation="eager")
+    model = HadSkipModel(backbone, HadSkipConfig(init_order="depth", init_rank_step=0.1, gate_hidden=16))
+    trainer = HadSkipTrainer(model, HadSkipTrainingArguments(str(tmp_path), **COMMON), train_dataset=None)
+    trainer.initialise_gates()  # no importance pass: needs no data
+    biases = [float(layer.gate.fc2.bias) for layer in model.gated_layers]
+    assert biases == sorted(biases, reverse=True) and biases[0] > biases[-1]
+    with pytest.raises(LmforgeError, match="init_order"):
+        HadSkipConfig(init_order="random")  # type: ignore[arg-type]

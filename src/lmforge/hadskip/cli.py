@@ -123,6 +123,12 @@ def _training_command(action: Callable[..., None]) -> Callable[..., None]:
         init_examples: Annotated[
             int, typer.Option(help="Training examples for layer importance.")
         ] = HadSkipConfig.init_examples,
+        init_order: Annotated[
+            str, typer.Option(help="Initial gate order: importance (measured) or depth (early layers first).")
+        ] = HadSkipConfig.init_order,
+        init_rank_step: Annotated[
+            float, typer.Option(help="Initial keep-probability step between ranks.")
+        ] = HadSkipConfig.init_rank_step,
         strict: Annotated[bool, typer.Option(help="Never execute more than ceil(budget·L) layers per input.")] = False,
         seed: Annotated[int, typer.Option(help="Seed of data order and initialisation.")] = 42,
         config: ConfigOption = None,
@@ -151,6 +157,8 @@ def _training_command(action: Callable[..., None]) -> Callable[..., None]:
             gate_hidden=gate_hidden,
             gate_input_norm=gate_input_norm,  # type: ignore[arg-type]
             init_examples=init_examples,
+            init_order=init_order,  # type: ignore[arg-type]
+            init_rank_step=init_rank_step,
             strict_budget=strict,
         )
         data = _task(task, glue_dir, train_file, eval_file, text_fields, label_field)
@@ -196,15 +204,22 @@ def _compare(model: str, data: Any, output: Path, config: HadSkipConfig, setting
     """HadSkip vs full model, static first-k, static uniform drop and early exit at the nearest usage ≤ budget.
 
     Writes OUTPUT/compare.json and OUTPUT/compare.png; each finished method is reused on a rerun.
+    Throughput is measured after all training, each method alternating with the full model.
     """
     from lmforge.hadskip.compare import run_compare
 
-    rows = run_compare(model, data, output, config, settings)
+    rows = run_compare(model, data, output, config, settings, speed=True)
     table = Table(title=f"{data.name}: methods at budget {config.budget} ({len(data.dev)} dev examples)")
-    for column in ("method", "accuracy", "measured usage"):
+    for column in ("method", "accuracy", "measured usage", "ex/s", "speed-up"):
         table.add_column(column, justify="right" if column != "method" else "left")
     for row in rows:
-        table.add_row(row["label"], f"{row['accuracy']:.4f}", f"{row['usage']:.3f}")
+        table.add_row(
+            row["label"],
+            f"{row['accuracy']:.4f}",
+            f"{row['usage']:.3f}",
+            f"{row['examples_per_s']:.1f}",
+            f"{row['speed_ratio']:.2f}x",
+        )
     console.print(table)
     console.print(f"plot: {output / 'compare.png'}")
 

@@ -3,8 +3,9 @@
 Every method starts from the same cached Stage-0 model (``OUTPUT/teacher``) and trains for the same
 number of epochs. Each method's result is written to ``OUTPUT/<method>/result.json`` as soon as it
 is done and reused on a rerun, so an interrupted comparison resumes. Throughput (optional) is
-measured right after each method, together with the full model in the same process, so the
-speed-up ratio never mixes two processes.
+measured after all training, for every method in one process and alternating with the full model,
+so a speed-up ratio never mixes two processes or a busy and an idle machine; every method leaves
+what rebuilds its model (``remeasure_speed`` repeats the speed pass later, e.g. on an idle machine).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from safetensors.torch import load_model, save_model
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding
 
 from lmforge.core.data import write_json
@@ -48,6 +50,7 @@ LABELS = {
     "early_exit": "early exit (entropy)",
 }
 RESULT_NAME = "result.json"
+EARLY_EXIT_WEIGHTS = "early_exit.safetensors"  # backbone + exit heads, for a later speed pass
 
 
 class _Comparison:
@@ -80,13 +83,37 @@ class _Comparison:
         trainer.train()
         model.eval()
 
-    def speed(self, model: Any, reference: Any) -> dict[str, float]:
-        """Throughput of ``model`` and of the full ``reference`` on the dev batches, same process."""
-        mine, full = throughputs([model, reference], self.dev)
+    def folder(self, method: str, budget: float) -> Path:
+        return self.output / _folder(method, budget, self.config.budget)
+
+    def speed(self, row: dict[str, Any]) -> dict[str, float]:
+        """Throughput of ``row``'s model and of the full model on the dev batches, alternating, same process."""
+        mine, full = throughputs([self.trained(row), self.teacher()], self.dev)
         return {"examples_per_s": mine, "full_examples_per_s": full, "speed_ratio": mine / full}
 
+    def trained(self, row: dict[str, Any]) -> Any:
+        """The inference model of a finished ``row``, rebuilt from what its method saved."""
+        from lmforge.hadskip.model import HadSkipModel
+
+        method, folder = row["method"], self.folder(row["method"], row["budget"])
+        if method == "full":
+            return self.teacher()
+        if method == "hadskip":
+            model = HadSkipModel.from_pretrained(folder)
+            model.set_mode("fast")
+            return model.eval()
+        if method in ("truncate", "uniform"):
+            return keep_layers(self.teacher(), row["kept"])  # its speed depends on the kept layers only
+        weights = folder / EARLY_EXIT_WEIGHTS
+        if not weights.is_file():
+            raise LmforgeError(f"{weights} is missing: delete {folder} and rerun to retrain the early-exit baseline")
+        model = EarlyExitModel(self.teacher())
+        load_model(model, str(weights))
+        model.threshold, model.exiting = row["threshold"], True
+        return model.eval()
+
     # ----------------------------------------------------------- methods
-    def run(self, method: str, speed: bool, budget: float) -> dict[str, Any]:
+    def run(self, method: str, budget: float) -> dict[str, Any]:
         num_layers = self.num_layers
         if method == "full":
             model = self.teacher()
@@ -110,16 +137,15 @@ class _Comparison:
             model.usage.reset()
             predictions = predict(model, self.dev)
             result = {**scored(predictions, self.task.dev), "usage": model.usage.usage, "threshold": threshold}
+            save_model(model, str(self.folder(method, budget) / EARLY_EXIT_WEIGHTS))
         else:
             raise LmforgeError(f"unknown method {method!r}, expected one of {', '.join(METHODS)}")
-        if speed:
-            result.update(self.speed(model, self.teacher()))
         return {"method": method, "label": LABELS[method], "budget": budget, **result}
 
     def _hadskip(self, budget: float) -> tuple[Any, dict[str, Any]]:
         from lmforge.hadskip.model import HadSkipModel
 
-        folder = self.output / _folder("hadskip", budget, self.config.budget)
+        folder = self.folder("hadskip", budget)
         config = HadSkipConfig.from_dict({**self.config.to_dict(), "budget": budget})
         results = train_hadskip(self.model, self.task, folder, config, self.settings, self.teacher_dir)
         model = HadSkipModel.from_pretrained(folder).eval()
@@ -135,10 +161,13 @@ def run_compare(
     methods: Sequence[str] = METHODS,
     speed: bool = False,
     hadskip_budgets: Sequence[float] = (),
+    remeasure_speed: bool = False,
 ) -> list[dict[str, Any]]:
     """Train and evaluate every method (reusing finished ones); write ``compare.json`` and ``compare.png``.
 
     The baselines use ``config.budget``; HadSkip also runs at each of ``hadskip_budgets`` (a curve).
+    With ``speed``, methods without a throughput are measured once all are trained; with
+    ``remeasure_speed``, every method is measured again.
     """
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
@@ -153,9 +182,14 @@ def run_compare(
             rows.append(json.loads(path.read_text(encoding="utf-8")))
             continue
         comparison = comparison or _Comparison(model, task, output, config, settings)
-        row = comparison.run(method, speed, budget)
+        row = comparison.run(method, budget)
         write_json(path, row)
         rows.append(row)
+    for row in rows:
+        if (speed and "speed_ratio" not in row) or remeasure_speed:
+            comparison = comparison or _Comparison(model, task, output, config, settings)
+            row.update(comparison.speed(row))
+            write_json(comparison.folder(row["method"], row["budget"]) / RESULT_NAME, row)
     write_json(output / "compare.json", [{k: v for k, v in r.items() if k != "predictions"} for r in rows])
     plot_accuracy_vs_usage(rows, output / "compare.png", title=f"{task.name}, budget {config.budget}")
     return rows

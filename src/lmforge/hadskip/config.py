@@ -29,11 +29,13 @@ SummaryToken = Literal["auto", "cls", "last"]
 BudgetMode = Literal["augmented", "lagrangian", "penalty", "two_sided"]
 GateInputNorm = Literal["rms", "none"]
 UsageEstimate = Literal["straight_through", "soft"]
+InitOrder = Literal["importance", "depth"]
 _CHOICES = {
     "summary_token": ("auto", "cls", "last"),
     "budget_mode": ("augmented", "lagrangian", "penalty", "two_sided"),
     "gate_input_norm": ("rms", "none"),
     "usage_estimate": ("straight_through", "soft"),
+    "init_order": ("importance", "depth"),
 }
 
 
@@ -96,7 +98,10 @@ class HadSkipConfig:
     """A dev evaluation is within budget when its measured usage is at most b + this (checkpoint choice)."""
 
     init_from_importance: bool = True
-    """Initialise gate biases from single-layer-skip importance (the fine-grained initialisation)."""
+    """Initialise gate biases in ``init_order`` (the fine-grained initialisation)."""
+    init_order: InitOrder = "importance"
+    """Order of the initial keep probabilities: ``importance`` (single-layer-skip loss increase) or
+    ``depth`` (earlier layers kept first, an early-exit-like prior; no importance pass)."""
     init_examples: int = 2000
     """Training examples used to measure layer importance."""
     init_mean_keep: float = 1.0

@@ -164,10 +164,13 @@ class HadSkipTrainer(Trainer):
 
     # ------------------------------------------------------------- stage 1
     def initialise_gates(self) -> torch.Tensor:
-        """Stage 1: measure single-layer-skip importance on training data and set the gate biases."""
+        """Stage 1: set the gate biases in importance order (measured on training data) or depth order."""
         model = self._hadskip_model
         config = self.hadskip_config
-        self.layer_importance = estimate_layer_importance(model, self.get_train_dataloader(), config.init_examples)
+        if config.init_order == "depth":  # a stand-in importance that falls with depth
+            self.layer_importance = torch.arange(model.num_layers, 0, -1, dtype=torch.float32)
+        else:
+            self.layer_importance = estimate_layer_importance(model, self.get_train_dataloader(), config.init_examples)
         keep = initial_keep_probabilities(self.layer_importance, config.init_mean_keep, config.init_rank_step)
         initialise_gates(model, keep)
         return self.layer_importance
