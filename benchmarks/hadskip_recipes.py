@@ -45,8 +45,9 @@ def main(names: list[str]) -> int:
         if (folder / RESULTS_NAME).is_file():
             result = json.loads((folder / RESULTS_NAME).read_text(encoding="utf-8"))
         else:
-            run = RunSettings(epochs=2, teacher_epochs=2, max_train_examples=8000, extra_args={"use_cpu": True})
-            run = RunSettings(**{**vars(run), **settings})
+            run = RunSettings(
+                epochs=2, teacher_epochs=2, max_train_examples=8000, extra_args={"use_cpu": True}, **settings
+            )
             result = train_hadskip("minilm-l6", task, folder, HadSkipConfig(budget=0.5, **fields), run, TEACHER)
         found = result["hadskip"]
         rates = ", ".join(f"{rate:.2f}" for rate in found["layer_keep_rates"])

@@ -119,7 +119,7 @@ class _Comparison:
             model = self.teacher()
             result = {**scored(predict(model, self.dev), self.task.dev), "usage": 1.0, "layers": num_layers}
         elif method == "hadskip":
-            model, result = self._hadskip(budget)
+            result = self._hadskip(budget)
         elif method in ("truncate", "uniform"):
             k = static_budget_layers(num_layers, self.config.budget)
             indices = static_layer_indices(num_layers, k, method)
@@ -142,14 +142,11 @@ class _Comparison:
             raise LmforgeError(f"unknown method {method!r}, expected one of {', '.join(METHODS)}")
         return {"method": method, "label": LABELS[method], "budget": budget, **result}
 
-    def _hadskip(self, budget: float) -> tuple[Any, dict[str, Any]]:
-        from lmforge.hadskip.model import HadSkipModel
-
-        folder = self.folder("hadskip", budget)
+    def _hadskip(self, budget: float) -> dict[str, Any]:
+        """Train (or reuse) HadSkip at ``budget`` in its folder; its dev results."""
         config = HadSkipConfig.from_dict({**self.config.to_dict(), "budget": budget})
-        results = train_hadskip(self.model, self.task, folder, config, self.settings, self.teacher_dir)
-        model = HadSkipModel.from_pretrained(folder).eval()
-        return model, results["hadskip"]
+        folder = self.folder("hadskip", budget)
+        return train_hadskip(self.model, self.task, folder, config, self.settings, self.teacher_dir)["hadskip"]
 
 
 def run_compare(

@@ -12,7 +12,7 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from lmforge.core.data import read_json
 from lmforge.core.errors import LmforgeError
@@ -30,12 +30,12 @@ BudgetMode = Literal["augmented", "lagrangian", "penalty", "two_sided"]
 GateInputNorm = Literal["rms", "none"]
 UsageEstimate = Literal["straight_through", "soft"]
 InitOrder = Literal["importance", "depth"]
-_CHOICES = {
-    "summary_token": ("auto", "cls", "last"),
-    "budget_mode": ("augmented", "lagrangian", "penalty", "two_sided"),
-    "gate_input_norm": ("rms", "none"),
-    "usage_estimate": ("straight_through", "soft"),
-    "init_order": ("importance", "depth"),
+_CHOICES = {  # each field's allowed values, read from its Literal type
+    "summary_token": get_args(SummaryToken),
+    "budget_mode": get_args(BudgetMode),
+    "gate_input_norm": get_args(GateInputNorm),
+    "usage_estimate": get_args(UsageEstimate),
+    "init_order": get_args(InitOrder),
 }
 
 
