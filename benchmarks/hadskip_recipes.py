@@ -3,7 +3,7 @@
 Each recipe overrides some ``HadSkipConfig`` fields and ``RunSettings`` (backbone/gate LR) and trains
 HadSkip at b = 0.5 for 2 epochs on the benchmark's 8,000 training rows, then prints dev accuracy,
 measured usage and per-layer keep rates. Needs the teacher of ``python benchmarks/hadskip.py --part
-sst2`` (``.bench/hadskip/minilm-sst2/seed42/teacher``); each recipe's folder under
+sst2`` (``.bench/hadskip/minilm-sst2/tuned/seed42/teacher``); each recipe's folder under
 ``.bench/hadskip-recipes/`` is reused on a rerun. About 7 min per recipe on 2 idle cores.
 
     python benchmarks/hadskip_recipes.py                 # every recipe below
@@ -22,7 +22,7 @@ from lmforge.hadskip.data import load_glue_task
 from lmforge.hadskip.run import RESULTS_NAME, RunSettings, train_hadskip
 
 ROOT = Path(__file__).resolve().parents[1]
-TEACHER = ROOT / ".bench" / "hadskip" / "minilm-sst2" / "seed42" / "teacher"
+TEACHER = ROOT / ".bench" / "hadskip" / "minilm-sst2" / "tuned" / "seed42" / "teacher"
 OUT = ROOT / ".bench" / "hadskip-recipes"
 FAST = {"learning_rate": 5e-5, "gate_learning_rate": 1e-3}
 RECIPES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {  # name: (HadSkipConfig fields, RunSettings fields)

@@ -197,3 +197,26 @@ def test_depth_order_initialisation_keeps_earlier_layers_more_likely(teacher: Pa
     assert biases == sorted(biases, reverse=True) and biases[0] > biases[-1]
     with pytest.raises(LmforgeError, match="init_order"):
         HadSkipConfig(init_order="random")  # type: ignore[arg-type]
+
+
+def test_teacher_learning_rate_applies_to_stage0_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The benchmark's tuned recipe distils at 5e-5 while Stage 0 keeps 2e-5."""
+    from lmforge.hadskip import run
+
+    settings = run.RunSettings(learning_rate=5e-5, teacher_learning_rate=2e-5, extra_args={"use_cpu": True})
+    assert settings.training_arguments(tmp_path, 1).learning_rate == 5e-5
+    seen: list[float] = []
+
+    class Stop(Exception):
+        pass
+
+    def stop(
+        self: run.RunSettings, output_dir: Path, epochs: float, cls: type = object, learning_rate: float | None = None
+    ) -> None:
+        seen.append(learning_rate or self.learning_rate)
+        raise Stop
+
+    monkeypatch.setattr(run.RunSettings, "training_arguments", stop)
+    with pytest.raises(Stop):
+        run.train_teacher("unused", None, tmp_path, settings)  # type: ignore[arg-type]
+    assert seen == [2e-5]

@@ -45,20 +45,24 @@ class RunSettings:
     max_length: int = 128
     learning_rate: float = 2e-5
     gate_learning_rate: float = DEFAULT_GATE_LR
+    teacher_learning_rate: float | None = None
+    """Stage 0's learning rate (None: ``learning_rate``), so the distillation stages can use a larger one."""
     warmup_ratio: float = 0.06
     weight_decay: float = 0.01
     seed: int = 42
     max_train_examples: int | None = None
     extra_args: dict[str, Any] = field(default_factory=dict)
 
-    def training_arguments(self, output_dir: Path, epochs: float, cls: type = TrainingArguments) -> Any:
+    def training_arguments(
+        self, output_dir: Path, epochs: float, cls: type = TrainingArguments, learning_rate: float | None = None
+    ) -> Any:
         """CPU-safe HF arguments: no checkpoints (the run folder is the artefact), epoch-level eval off."""
         return cls(
             output_dir=str(output_dir),
             num_train_epochs=epochs,
             per_device_train_batch_size=self.batch_size,
             per_device_eval_batch_size=self.batch_size,
-            learning_rate=self.learning_rate,
+            learning_rate=learning_rate or self.learning_rate,
             warmup_steps=self.warmup_ratio,
             weight_decay=self.weight_decay,
             seed=self.seed,
@@ -85,9 +89,11 @@ def train_teacher(model: str, task: TaskData, output: Path, settings: RunSetting
     folder = output / TEACHER_DIR
     if (folder / "config.json").is_file():
         return folder
+    args = settings.training_arguments(
+        output / "stage0", settings.teacher_epochs, learning_rate=settings.teacher_learning_rate
+    )
     tokenizer = load_tokenizer(model)
     classifier = load_encoder(model, num_labels=task.num_labels)
-    args = settings.training_arguments(output / "stage0", settings.teacher_epochs)
     train = encode(tokenizer, task.train.head(settings.max_train_examples), settings.max_length)
     collator = DataCollatorWithPadding(tokenizer)
     Trainer(model=classifier, args=args, train_dataset=train, data_collator=collator).train()
