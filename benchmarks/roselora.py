@@ -65,7 +65,10 @@ EDIT_METHODS: dict[str, Callable[..., EditRunConfig]] = {
 
 
 class Bench:
-    """Stage results cached in `<out>/stages.json`; the edit model is loaded only if a stage must run."""
+    """Stage results cached in `<out>/stages.json`; the edit model is loaded only if a stage must run.
+
+    Parts may run as parallel processes on one ``--out`` (each merges its stages into the file).
+    """
 
     def __init__(self, out: Path) -> None:
         self.out = out
@@ -77,7 +80,8 @@ class Bench:
         if key not in self.stages:
             print(f"  running {key} ", end="", flush=True)
             self.stages[key] = compute()
-            write_json(self.path, self.stages)
+            on_disk = json.loads(self.path.read_text()) if self.path.is_file() else {}
+            write_json(self.path, {**on_disk, **self.stages})  # keeps what a parallel run (other parts) wrote
             print(" done", flush=True)
         return self.stages[key]
 

@@ -50,10 +50,14 @@ def edit(
         bool,
         typer.Option(help="The official recipe as it runs: τ 0.05, clamp ±3e-3, kthvalue counts, always 22 steps."),
     ] = False,
-    keep: Annotated[float | None, typer.Option(help="τ, the kept fraction of each row of A / column of B.")] = None,
+    keep: Annotated[
+        float | None, typer.Option(help="τ, the kept fraction of each row of A / column of B (default 0.05).")
+    ] = None,
     clamp: Annotated[float | None, typer.Option(help="Clamp A and B to ±CLAMP while pruning; 0 for none.")] = None,
     steps: Annotated[int | None, typer.Option(help="Optimizer steps per edit (default 25; adalora 70).")] = None,
-    lr: Annotated[float | None, typer.Option(help="Adam learning rate (default 5e-4; adalora 5e-3).")] = None,
+    lr: Annotated[
+        float | None, typer.Option(help="Adam learning rate (default roselora 1e-3, adalora 5e-3, others 5e-4).")
+    ] = None,
     rank: Annotated[int, typer.Option(help="LoRA rank.")] = 8,
     alpha: Annotated[int, typer.Option(help="LoRA alpha.")] = 32,
     targets: Annotated[str, typer.Option(help="Comma-separated module names to adapt.")] = "q_proj,v_proj",
