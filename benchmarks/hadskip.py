@@ -37,6 +37,7 @@ from typing import Any
 
 import torch
 
+from hadskip_recipes import RECIPES as PILOTS  # this script's folder
 from lmforge.core.data import write_json
 from lmforge.hadskip.compare import LABELS, METHODS, plot_accuracy_vs_usage, run_compare
 from lmforge.hadskip.config import HadSkipConfig
@@ -47,13 +48,10 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / ".." / "shared" / "data"
 CACHE = ROOT / ".bench" / "hadskip"
 SEEDS = (42, 43, 44)
+PILOT_FIELDS, PILOT_SETTINGS = PILOTS["gate-lr-1e-3"]  # the best pilot of hadskip_recipes.py (seed 42)
 RECIPES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {  # name: (HadSkipConfig fields, RunSettings fields)
-    # the best pilot of benchmarks/hadskip_recipes.py (seed 42): distillation LR 5e-5 for HadSkip and the
-    # baselines alike, gate LR 1e-3, shorter homotopy; the teacher keeps 2e-5
-    "tuned": (
-        {"homotopy_frac": 0.5},
-        {"learning_rate": 5e-5, "gate_learning_rate": 1e-3, "teacher_learning_rate": 2e-5},
-    ),
+    # the pilot's distillation LR 5e-5 for HadSkip and the baselines alike; the teacher keeps 2e-5
+    "tuned": (PILOT_FIELDS, {**PILOT_SETTINGS, "teacher_learning_rate": 2e-5}),
     "defaults": ({}, {}),  # the library defaults (tuned for the demo's ~50-step runs)
 }
 

@@ -29,8 +29,8 @@ from lmforge.roselora.methods import METHODS, Attached, adapter_config, attach
 from lmforge.roselora.metrics import fluency, locality, target_predictions, token_accuracy
 from lmforge.roselora.requests import EditRequest, Probe
 
-# Per-method defaults where EasyEdit's baseline recipe differs (AdaLoRA: 70 steps at 5e-3).
-METHOD_DEFAULTS: dict[str, dict[str, Any]] = {  # EasyEdit's baseline settings; RoseLoRA's are the field defaults
+# The baselines' EasyEdit settings where they differ from RoseLoRA's (the field defaults of EditRunConfig).
+METHOD_DEFAULTS: dict[str, dict[str, Any]] = {
     "lora": {"lr": 5e-4},
     "ft-l": {"lr": 5e-4},
     "adalora": {"steps": 70, "lr": 5e-3},
