@@ -31,7 +31,7 @@ import random
 import statistics
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -95,8 +95,8 @@ def run_part(
     if part.dev_examples:
         task = type(task)(task.name, task.train, task.dev.head(part.dev_examples), task.label_names)
     rows = []
-    for index, seed in enumerate(part.seeds):
-        first = index == 0
+    for seed in part.seeds:
+        first = seed == SEEDS[0]  # baselines and extra budgets run with the first seed only
         methods = ["full", "hadskip"] + (["truncate", "uniform", "early_exit"] if part.baselines and first else [])
         settings = RunSettings(
             epochs=part.epochs,
@@ -192,8 +192,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--recipe", choices=list(RECIPES), default="tuned", help="HadSkip/distillation settings")
     parser.add_argument("--no-speed", action="store_true", help="train and score only; measure throughput later")
     parser.add_argument("--remeasure-speed", action="store_true", help="measure every method's throughput again")
+    parser.add_argument("--seeds", default=None, help="comma-separated subset of a part's seeds (parallel processes)")
     args = parser.parse_args(argv)
     parts = [QUICK] if args.quick else (list(PARTS.values()) if args.part == "all" else [PARTS[args.part]])
+    if args.seeds:
+        wanted = {int(seed) for seed in args.seeds.split(",")}
+        parts = [replace(part, seeds=tuple(s for s in part.seeds if s in wanted)) for part in parts]
     print(
         f"HadSkip benchmark on {torch.get_num_threads()} CPU thread(s). Reduced setting (the paper's epochs would "
         "take days here): MiniLM-L6 SST-2 8,000 train / 2 epochs / full dev, RTE 3 epochs, SmolLM2 SST-2 1,000 "

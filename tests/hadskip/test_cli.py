@@ -84,6 +84,16 @@ def test_eval_and_bench(trained_run: Path, workspace: Path) -> None:
     assert bench["usage"] == pytest.approx(evaluation["usage"])
 
 
+def test_strict_eval_caps_a_run_trained_without_the_cap(trained_run: Path, workspace: Path) -> None:
+    dev = ["--eval-file", str(workspace / "dev.tsv"), "--max-length", "32"]
+    code, output = _run("skip", "eval", str(trained_run), *dev, "--strict")
+    assert code == 0, output
+    evaluation = json.loads((trained_run / "eval-strict.json").read_text())
+    assert evaluation["strict_budget"] is True
+    assert max(n for n, count in enumerate(evaluation["executed_layers_histogram"]) if count) <= 2  # ceil(0.5·4)
+    assert HadSkipModel.from_pretrained(trained_run).hadskip_config.strict_budget is False  # the run is unchanged
+
+
 @pytest.mark.parametrize(
     "args, message",
     [

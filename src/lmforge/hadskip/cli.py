@@ -169,7 +169,7 @@ def _training_command(action: Callable[..., None]) -> Callable[..., None]:
 
 
 def _dev_command(action: Callable[..., None]) -> Callable[..., None]:
-    """A command on a run folder and a dev set that calls ``action(run, dev_split, batch_size, max_length)``."""
+    """A command on a run folder and a dev set: ``action(run, dev_split, batch_size, max_length, strict)``."""
 
     def command(
         run: RunArg,
@@ -181,10 +181,14 @@ def _dev_command(action: Callable[..., None]) -> Callable[..., None]:
         batch_size: BatchOpt = 32,
         max_length: MaxLengthOpt = 128,
         limit: LimitOpt = None,
+        strict: Annotated[
+            bool | None,
+            typer.Option(help="Cap each input at ceil(budget·L) layers (--no-strict lifts it); default: as trained."),
+        ] = None,
         config: ConfigOption = None,
     ) -> None:
         data = _task(task, glue_dir, None, eval_file, text_fields, label_field, need_train=False)
-        action(run, data.dev.head(limit), batch_size, max_length)
+        action(run, data.dev.head(limit), batch_size, max_length, strict)
 
     command.__doc__ = action.__doc__
     return command
@@ -224,22 +228,23 @@ def _compare(model: str, data: Any, output: Path, config: HadSkipConfig, setting
     console.print(f"plot: {output / 'compare.png'}")
 
 
-def _evaluate(run: Path, dev: Any, batch_size: int, max_length: int) -> None:
-    """Dev accuracy with hard gates, measured layer usage and per-layer keep rates (also RUN/eval.json)."""
+def _evaluate(run: Path, dev: Any, batch_size: int, max_length: int, strict: bool | None) -> None:
+    """Dev accuracy with hard gates, measured layer usage and per-layer keep rates (also RUN/eval[-strict].json)."""
     from lmforge.core.data import write_json
     from lmforge.hadskip.run import RunSettings, evaluate_model, load_run
 
-    model, tokenizer = load_run(run)
+    model, tokenizer = load_run(run, strict)
     result = evaluate_model(model, tokenizer, dev, RunSettings(batch_size=batch_size, max_length=max_length))
-    write_json(run / "eval.json", result)
+    result["strict_budget"] = model.hadskip_config.strict_budget
+    write_json(run / ("eval-strict.json" if strict else "eval.json"), result)
     _print_usage(f"HadSkip {run}", result)
 
 
-def _bench(run: Path, dev: Any, batch_size: int, max_length: int) -> None:
+def _bench(run: Path, dev: Any, batch_size: int, max_length: int, strict: bool | None) -> None:
     """Throughput of the full model vs HadSkip inference on the same batches (also RUN/bench.json)."""
     from lmforge.hadskip.run import benchmark
 
-    result = benchmark(run, dev, batch_size, max_length)
+    result = benchmark(run, dev, batch_size, max_length, strict)
     table = Table(title=f"throughput, batch {batch_size}, {result['threads']} thread(s), tokenisation excluded")
     for column in ("full ex/s", "HadSkip ex/s", "speed-up", "usage"):
         table.add_column(column, justify="right")

@@ -143,6 +143,11 @@ class HadSkipModel(ForwardsAttributes):
                 raise LmforgeError(f"gate temperature must be positive, got {temperature}")
             self._state.temperature = temperature
 
+    def set_strict_budget(self, strict: bool = True) -> None:
+        """Cap every input at ceil(b·L) executed layers (or lift the cap), e.g. on a run trained without it."""
+        self.hadskip_config.strict_budget = strict
+        self._state.cap = self.hadskip_config.max_layers(self.num_layers) if strict else None
+
     def freeze_gates(self, frozen: bool = True) -> None:
         """Stop gradients into the gates (the hard phase may train the backbone only)."""
         self._state.gates_frozen = frozen

@@ -146,12 +146,15 @@ def train_hadskip(
     return results
 
 
-def load_run(folder: str | Path) -> tuple[HadSkipModel, PreTrainedTokenizerBase]:
-    """The gated model and tokenizer of a run folder."""
+def load_run(folder: str | Path, strict_budget: bool | None = None) -> tuple[HadSkipModel, PreTrainedTokenizerBase]:
+    """The gated model and tokenizer of a run folder; ``strict_budget`` overrides the saved cap setting."""
     folder = Path(folder)
     if not (folder / "config.json").is_file():
         raise LmforgeError(f"{folder}: not a HadSkip run folder (no config.json); train one with `lmforge skip train`")
-    return HadSkipModel.from_pretrained(folder).eval(), AutoTokenizer.from_pretrained(folder)
+    model = HadSkipModel.from_pretrained(folder).eval()
+    if strict_budget is not None:
+        model.set_strict_budget(strict_budget)
+    return model, AutoTokenizer.from_pretrained(folder)
 
 
 def batches_of(
@@ -213,9 +216,11 @@ def throughputs(models: list[torch.nn.Module], batches: list[dict[str, torch.Ten
     return [examples / statistics.median(spent) for spent in times]
 
 
-def benchmark(folder: str | Path, split: Split, batch_size: int, max_length: int = 128) -> dict[str, Any]:
+def benchmark(
+    folder: str | Path, split: Split, batch_size: int, max_length: int = 128, strict_budget: bool | None = None
+) -> dict[str, Any]:
     """Throughput of the full model and of HadSkip inference on the same batches, in the same process."""
-    model, tokenizer = load_run(folder)
+    model, tokenizer = load_run(folder, strict_budget)
     batches = batches_of(tokenizer, split, max_length, batch_size)
     # The saved backbone alone is the ungated full model (same weights, every layer, no gates).
     full_model = AutoModelForSequenceClassification.from_pretrained(folder, use_safetensors=True)
