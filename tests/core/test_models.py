@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from lmforge.core import models
-from lmforge.core.errors import ModelNotFoundError
+from lmforge.core.errors import LmforgeError, ModelNotFoundError
+from lmforge.core.models import default_device
 
 
 @pytest.fixture(autouse=True)
@@ -84,3 +85,14 @@ def test_gguf_conversion_runs_once_under_concurrency(tmp_path, monkeypatch, tiny
 def test_mistyped_bundled_name_suggests_the_right_one():
     with pytest.raises(ModelNotFoundError, match="did you mean 'smollm2-135m-instruct'"):
         models.resolve("smollm2-135m")
+
+
+def test_default_device_follows_lmforge_device(monkeypatch):
+    monkeypatch.setenv("LMFORGE_DEVICE", "cpu")
+    assert default_device() == torch.device("cpu")
+    monkeypatch.setenv("LMFORGE_DEVICE", "gpu0")
+    with pytest.raises(LmforgeError, match="LMFORGE_DEVICE='gpu0' is not a torch device"):
+        default_device()
+    monkeypatch.delenv("LMFORGE_DEVICE")
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert default_device().type == expected

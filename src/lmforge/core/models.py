@@ -256,6 +256,18 @@ def load_tokenizer(spec: str, *, trust_remote_code: bool = False) -> PreTrainedT
     return tokenizer
 
 
+def default_device() -> torch.device:
+    """Where local inference runs: ``$LMFORGE_DEVICE`` if set (``cpu``, ``cuda``, ``cuda:1`` …), else the GPU if any."""
+    name = os.environ.get("LMFORGE_DEVICE") or ("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise LmforgeError(f"LMFORGE_DEVICE={name!r} is not a torch device; use cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise LmforgeError(f"LMFORGE_DEVICE={name!r} but torch sees no GPU; unset it or use cpu")
+    return device
+
+
 def load_causal_lm(
     spec: str, *, dtype: torch.dtype = torch.float32, trust_remote_code: bool = False, **kwargs
 ) -> PreTrainedModel:

@@ -83,10 +83,11 @@ class HFGenerator(Generator):
 
     @classmethod
     def from_spec(cls, spec: str, **kwargs) -> HFGenerator:
-        """Load a model by spec (bundled name, directory, GGUF file or hub id)."""
-        from lmforge.core.models import fingerprint, load_causal_lm, load_tokenizer
+        """Load a model by spec (bundled name, directory, GGUF file or hub id) onto :func:`default_device`."""
+        from lmforge.core.models import default_device, fingerprint, load_causal_lm, load_tokenizer
 
-        return cls(model=load_causal_lm(spec), tokenizer=load_tokenizer(spec), name=fingerprint(spec), **kwargs)
+        model = load_causal_lm(spec).to(default_device())
+        return cls(model=model, tokenizer=load_tokenizer(spec), name=fingerprint(spec), **kwargs)
 
     @property
     def templated(self) -> bool:
