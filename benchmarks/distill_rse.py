@@ -149,6 +149,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="smoke run: tiny splits and short responses")
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--work", type=Path, default=None, help="run folder (default runs/bench-rse[-quick])")
+    parser.add_argument("--batch-size", type=int, default=8, help="generation batch size (raise it on a GPU)")
     args = parser.parse_args()
     sizes = QUICK if args.quick else FULL
     work = args.work or Path("runs") / ("bench-rse-quick" if args.quick else "bench-rse")
@@ -159,7 +160,7 @@ def main() -> None:
     distilled, metrics = _timed(results, "1-distil", lambda: distil(chats, work, sizes))
     results["distil"] = {k: metrics.get(k) for k in ("steps", "train_loss", "train_seconds", "trainable_parameters")}
 
-    common = {"max_new_tokens": sizes["tokens"], "batch_size": 8, "n_boot": 2000}
+    common = {"max_new_tokens": sizes["tokens"], "batch_size": args.batch_size, "n_boot": 2000}
     arena = RseConfig(
         reference=f"file:{refs}",
         targets=(SMOLLM, distilled, GEMMA),
@@ -192,7 +193,7 @@ def main() -> None:
             budget=10 * 2 * sizes["ice_questions"],
             n_questions=sizes["ice_questions"],
             max_new_tokens=sizes["tokens"],
-            batch_size=8,
+            batch_size=args.batch_size,
         )
         s = _timed(results, f"3-ice-{name}", lambda config=config: run_ice(config))
         ice[name] = {k: s[k] for k in ("loose", "strict", "hard", "loose_ci", "strict_ci", "n_responses")}

@@ -245,7 +245,8 @@ def _bench(run: Path, dev: Any, batch_size: int, max_length: int, strict: bool |
     from lmforge.hadskip.run import benchmark
 
     result = benchmark(run, dev, batch_size, max_length, strict)
-    table = Table(title=f"throughput, batch {batch_size}, {result['threads']} thread(s), tokenisation excluded")
+    where = result["device"] if result["device"] != "cpu" else f"cpu, {result['threads']} thread(s)"
+    table = Table(title=f"throughput, batch {batch_size}, {where}, tokenisation excluded")
     for column in ("full ex/s", "HadSkip ex/s", "speed-up", "usage"):
         table.add_column(column, justify="right")
     table.add_row(

@@ -25,6 +25,7 @@ from transformers import (
 
 from lmforge.core.data import write_json
 from lmforge.core.errors import LmforgeError
+from lmforge.core.models import default_device
 from lmforge.hadskip.config import DEFAULT_GATE_LR, HadSkipConfig
 from lmforge.hadskip.data import Split, TaskData
 from lmforge.hadskip.model import HadSkipModel
@@ -201,9 +202,11 @@ def evaluate_model(
 @torch.no_grad()
 def throughputs(models: list[torch.nn.Module], batches: list[dict[str, torch.Tensor]], repeats: int = 5) -> list[float]:
     """Examples per second of each model over ``batches``: one warm-up pass each, then the median of
-    ``repeats`` passes. Passes of the models alternate, so a load change on a shared machine hits all alike."""
+    ``repeats`` passes. Passes of the models alternate, so a load change on a shared machine hits all alike.
+    Batches must sit on the models' device; GPU work is waited for before a pass's clock stops."""
     inputs = [{k: v for k, v in batch.items() if k != "labels"} for batch in batches]
     examples = sum(len(batch["input_ids"]) for batch in inputs)
+    on_gpu = any(t.is_cuda for batch in inputs for t in batch.values())
     times: list[list[float]] = [[] for _ in models]
     for index in range(repeats + 1):
         for model, spent in zip(models, times, strict=True):
@@ -211,6 +214,8 @@ def throughputs(models: list[torch.nn.Module], batches: list[dict[str, torch.Ten
             start = time.perf_counter()
             for batch in inputs:
                 model(**batch)
+            if on_gpu:
+                torch.cuda.synchronize()
             if index:
                 spent.append(time.perf_counter() - start)
     return [examples / statistics.median(spent) for spent in times]
@@ -219,11 +224,14 @@ def throughputs(models: list[torch.nn.Module], batches: list[dict[str, torch.Ten
 def benchmark(
     folder: str | Path, split: Split, batch_size: int, max_length: int = 128, strict_budget: bool | None = None
 ) -> dict[str, Any]:
-    """Throughput of the full model and of HadSkip inference on the same batches, in the same process."""
+    """Throughput of the full model and of HadSkip inference on the same batches, in the same process,
+    on :func:`~lmforge.core.models.default_device` (the GPU when there is one; ``LMFORGE_DEVICE`` overrides)."""
+    device = default_device()
     model, tokenizer = load_run(folder, strict_budget)
-    batches = batches_of(tokenizer, split, max_length, batch_size)
+    batches = [{k: v.to(device) for k, v in b.items()} for b in batches_of(tokenizer, split, max_length, batch_size)]
     # The saved backbone alone is the ungated full model (same weights, every layer, no gates).
-    full_model = AutoModelForSequenceClassification.from_pretrained(folder, use_safetensors=True)
+    full_model = AutoModelForSequenceClassification.from_pretrained(folder, use_safetensors=True).to(device)
+    model.to(device)
     model.set_mode("fast")
     fast, full = throughputs([model, full_model], batches)
     model.usage.reset()
@@ -231,6 +239,7 @@ def benchmark(
     result = {
         "batch_size": batch_size,
         "examples": len(split),
+        "device": str(device),
         "threads": torch.get_num_threads(),
         "full_examples_per_s": full,
         "hadskip_examples_per_s": fast,
