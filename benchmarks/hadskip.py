@@ -22,6 +22,7 @@ models, one JSON per method and seed): a rerun resumes.
     python benchmarks/hadskip.py --no-speed      # train and score only (e.g. while the machine is shared) ...
     python benchmarks/hadskip.py --remeasure-speed   # ... then every throughput again, on an idle machine
     python benchmarks/hadskip.py --quick         # smoke run of the whole pipeline (~5 min)
+    python benchmarks/hadskip.py --part sst2 --seeds 42 --methods full,hadskip   # a share of one seed's work
 """
 
 from __future__ import annotations
@@ -88,8 +89,10 @@ def run_part(
     budget: float = 0.5,
     speed: bool = True,
     remeasure_speed: bool = False,
+    only: tuple[str, ...] = METHODS,
 ) -> list[dict[str, Any]]:
-    """Every (seed, method) of ``part`` under ``recipe``; finished ones are read back from ``cache``."""
+    """Every (seed, method) of ``part`` under ``recipe`` (``only`` these methods); finished ones are read
+    back from ``cache``."""
     fields, recipe_settings = RECIPES[recipe]
     task = load_glue_task(part.task, DATA / f"glue-{part.task}")
     if part.dev_examples:
@@ -98,6 +101,7 @@ def run_part(
     for seed in part.seeds:
         first = seed == SEEDS[0]  # baselines and extra budgets run with the first seed only
         methods = ["full", "hadskip"] + (["truncate", "uniform", "early_exit"] if part.baselines and first else [])
+        methods = [m for m in methods if m in only]
         settings = RunSettings(
             epochs=part.epochs,
             teacher_epochs=part.epochs,
@@ -193,6 +197,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-speed", action="store_true", help="train and score only; measure throughput later")
     parser.add_argument("--remeasure-speed", action="store_true", help="measure every method's throughput again")
     parser.add_argument("--seeds", default=None, help="comma-separated subset of a part's seeds (parallel processes)")
+    parser.add_argument(
+        "--methods", default=",".join(METHODS), help="comma-separated subset of methods (e.g. to split one seed's work)"
+    )
     args = parser.parse_args(argv)
     parts = [QUICK] if args.quick else (list(PARTS.values()) if args.part == "all" else [PARTS[args.part]])
     if args.seeds:
@@ -209,7 +216,14 @@ def main(argv: list[str] | None = None) -> int:
     summary = []
     for part in parts:
         print(f"== {part.name}: {part.model} on {part.task}", flush=True)
-        rows = run_part(part, args.cache, args.recipe, speed=not args.no_speed, remeasure_speed=args.remeasure_speed)
+        rows = run_part(
+            part,
+            args.cache,
+            args.recipe,
+            speed=not args.no_speed,
+            remeasure_speed=args.remeasure_speed,
+            only=tuple(args.methods.split(",")),
+        )
         task = load_glue_task(part.task, DATA / f"glue-{part.task}")
         labels = task.dev.head(part.dev_examples).labels
         lines = summarise(part, rows, labels)

@@ -106,6 +106,30 @@ def test_usage_statistics_count_executed_layers(arch: str) -> None:
     assert model.usage.examples == 0
 
 
+def _usage(model: HadSkipModel, batches: list[dict[str, torch.Tensor]]) -> float:
+    model.eval()
+    model.set_mode("fast")
+    model.usage.reset()
+    with torch.no_grad():
+        for batch in batches:
+            model(**batch)
+    return model.usage.usage
+
+
+def test_calibrate_budget_brings_usage_to_the_budget(arch: str) -> None:
+    model = wrap(arch, budget=0.5)
+    randomise_gates(model, seed=5, bias=3.0)
+    batches = [padded_batch(seed=s) for s in (1, 2, 3)]
+    assert _usage(model, batches) > 0.6
+    model.train()
+    model.set_mode("soft")
+    shift = model.calibrate_budget(batches)
+    assert shift > 0
+    assert model.training and model.gate_mode == "soft"  # the caller's mode is restored
+    assert _usage(model, batches) <= 0.5 + model.hadskip_config.budget_tolerance
+    assert model.calibrate_budget(batches) == 0.0  # already within: nothing moves
+
+
 def test_gates_ignore_padding_length(arch: str) -> None:
     """The gate reads the summary token and the mean over real tokens, so extra padding changes nothing."""
     model = wrap(arch).eval()

@@ -96,6 +96,10 @@ class HadSkipConfig:
 
     budget_tolerance: float = 0.005
     """A dev evaluation is within budget when its measured usage is at most b + this (checkpoint choice)."""
+    calibrate_budget: bool = True
+    """After training, if usage on ``init_examples`` training examples exceeds b + ``budget_tolerance``, lower
+    all gate logits by the smallest common shift that meets it [design]: with few layers, training can end
+    on the static subset just above b."""
 
     init_from_importance: bool = True
     """Initialise gate biases in ``init_order`` (the fine-grained initialisation)."""
