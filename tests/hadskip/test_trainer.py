@@ -88,6 +88,23 @@ def test_budget_half_run_ends_within_budget(trained: HadSkipTrainer) -> None:
     assert trained.accelerator.unwrap_model(trained.model).gate_mode == "fast"
 
 
+def test_calibration_after_training_meets_the_budget_on_training_rows(trained: HadSkipTrainer) -> None:
+    model = trained.accelerator.unwrap_model(trained.model)
+    with torch.no_grad():
+        for layer in model.gated_layers:
+            layer.gate.fc2.bias.add_(10.0)  # every gate open: usage 1.0
+    shift = 0.0
+    try:
+        shift = trained.calibrate_budget()
+        assert shift > 0 and trained.budget_shift == shift
+        metrics = trained.evaluate(trained.train_dataset, metric_key_prefix="train")
+        assert metrics["train_usage"] <= 0.5 + model.hadskip_config.budget_tolerance
+    finally:
+        with torch.no_grad():
+            for layer in model.gated_layers:
+                layer.gate.fc2.bias.add_(shift - 10.0)  # back to the trained gates for the other tests
+
+
 def test_best_checkpoint_metric_ranks_only_within_budget_evaluations(trained: HadSkipTrainer) -> None:
     evaluations = [entry for entry in trained.state.log_history if "eval_budgeted_accuracy" in entry][:4]
     assert len(evaluations) == 4  # one per epoch during training (other tests may evaluate again)

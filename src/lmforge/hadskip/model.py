@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import inspect
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -153,43 +153,56 @@ class HadSkipModel(ForwardsAttributes):
         self._state.gates_frozen = frozen
 
     @torch.no_grad()
-    def calibrate_budget(self, batches: list[dict[str, torch.Tensor]], steps: int = 16) -> float:
+    def calibrate_budget(
+        self,
+        batches: list[dict[str, torch.Tensor]],
+        steps: int = 16,
+        merge_usage: Callable[[UsageStats], None] | None = None,
+    ) -> float:
         """Lower every gate's keep logit by the smallest common shift δ ≥ 0 at which the usage measured on
         ``batches`` (inference path) is at most b + ``budget_tolerance``; returns δ (0: already within, unchanged).
 
         With few layers usage is coarse (1/L per input), so a run can end on the static subset just
         above b (b 0.25 on 6 layers: 2 layers, usage 0.333); the shift drops a layer for the inputs
-        whose gates are least sure, which brings usage to b.
+        whose gates are least sure, which brings usage to b. ``merge_usage`` sums the counts over
+        processes, so every process finds the same δ.
         """
         mode, training = self.gate_mode, self.training
-        self.eval()
-        self.set_mode("fast")
         biases = [layer.gate.fc2.bias for layer in self._layer_list]
         start = [b.clone() for b in biases]
 
-        def usage_at(shift: float) -> float:
+        def shift_to(shift: float) -> None:
             for bias, initial in zip(biases, start, strict=True):
                 bias.copy_(initial - shift)
+
+        def usage_at(shift: float) -> float:
+            shift_to(shift)
             self.usage.reset()
             for batch in batches:
                 self(**{k: v for k, v in batch.items() if k != "labels"})
+            if merge_usage is not None:
+                merge_usage(self.usage)
             return self.usage.usage
 
         target = self.hadskip_config.budget + self.hadskip_config.budget_tolerance
-        low, high = 0.0, 1.0
-        if usage_at(low) > target:
-            while usage_at(high) > target:
-                low, high = high, 2 * high
-            for _ in range(steps):
-                middle = (low + high) / 2
-                low, high = (middle, high) if usage_at(middle) > target else (low, middle)
-        else:
-            high = 0.0
-        usage_at(high)
-        self.usage.reset()
-        self.set_mode(mode)
-        self.train(training)
-        return high
+        shift = 0.0
+        self.eval()
+        self.set_mode("fast")
+        try:
+            if usage_at(0.0) > target:
+                low, high = 0.0, 1.0
+                while usage_at(high) > target:
+                    low, high = high, 2 * high
+                for _ in range(steps):
+                    middle = (low + high) / 2
+                    low, high = (middle, high) if usage_at(middle) > target else (low, middle)
+                shift = high
+        finally:
+            shift_to(shift)
+            self.usage.reset()
+            self.set_mode(mode)
+            self.train(training)
+        return shift
 
     def gate_parameters(self) -> Iterator[nn.Parameter]:
         for layer in self._layer_list:

@@ -131,10 +131,6 @@ def train_hadskip(
         data_collator=DataCollatorWithPadding(tokenizer),
     )
     trainer.train()
-    shift = 0.0
-    if config.calibrate_budget:
-        calibration = task.train.head(settings.max_train_examples).head(config.init_examples)
-        shift = student.calibrate_budget(batches_of(tokenizer, calibration, settings.max_length, settings.batch_size))
     student.save_pretrained(output)
     tokenizer.save_pretrained(output)
     results = {
@@ -144,7 +140,7 @@ def train_hadskip(
         "teacher": evaluate_model(HadSkipModel(teacher, config), tokenizer, task.dev, settings, mode="full"),
         "hadskip": evaluate_model(student, tokenizer, task.dev, settings),
         "layer_importance": None if trainer.layer_importance is None else trainer.layer_importance.tolist(),
-        "budget_shift": shift,
+        "budget_shift": trainer.budget_shift,
         "settings": asdict(settings),
         "hadskip_config": config.to_dict(),
     }

@@ -30,6 +30,7 @@ from lmforge.hadskip.losses import budget_loss, distillation_loss, expected_usag
 from lmforge.hadskip.model import HadSkipModel
 from lmforge.hadskip.schedules import schedule_at
 from lmforge.hadskip.training_args import HadSkipTrainingArguments
+from lmforge.hadskip.usage import UsageStats
 
 _DEFAULT_GATE_LR = HadSkipTrainingArguments.__dataclass_fields__["gate_learning_rate"].default
 
@@ -147,6 +148,7 @@ class HadSkipTrainer(Trainer):
         self.hadskip_config = model.hadskip_config
         self.add_callback(HadSkipController(self.hadskip_config.lambda_init))
         self.layer_importance: torch.Tensor | None = None
+        self.budget_shift = 0.0
         self.teacher: nn.Module | None = None
         if self.hadskip_config.kd_alpha > 0:
             teacher = teacher_model if teacher_model is not None else model.copy_backbone()
@@ -176,10 +178,26 @@ class HadSkipTrainer(Trainer):
         return self.layer_importance
 
     def train(self, resume_from_checkpoint: str | bool | None = None, **kwargs: Any) -> Any:
-        """Initialise the gates from layer importance (unless resuming), then run stages 2–3."""
+        """Initialise the gates from layer importance (unless resuming), run stages 2–3, then calibrate
+        the budget (``calibrate_budget``)."""
         if self.hadskip_config.init_from_importance and not resume_from_checkpoint:
             self.initialise_gates()
-        return super().train(resume_from_checkpoint=resume_from_checkpoint, **kwargs)
+        output = super().train(resume_from_checkpoint=resume_from_checkpoint, **kwargs)
+        if self.hadskip_config.calibrate_budget:
+            self.calibrate_budget()
+        return output
+
+    def calibrate_budget(self) -> float:
+        """Shift the gates so that usage on the first ``init_examples`` training rows (in order, taken once so
+        every bisection step sees the same rows) is within b + ``budget_tolerance``; kept in ``budget_shift``."""
+        batches, seen = [], 0
+        for batch in self.get_eval_dataloader(self.train_dataset):
+            batches.append(batch)
+            seen += len(batch["input_ids"])
+            if seen >= self.hadskip_config.init_examples:
+                break
+        self.budget_shift = self._hadskip_model.calibrate_budget(batches, merge_usage=self._merge_usage)
+        return self.budget_shift
 
     # ------------------------------------------------------- stages 2 and 3
     def create_optimizer(self, model: nn.Module | None = None) -> torch.optim.Optimizer:
@@ -281,13 +299,16 @@ class HadSkipTrainer(Trainer):
             )
         finally:
             model.set_mode(mode, temperature=temperature)
-        stats = model.usage
+        self._merge_usage(model.usage)
+        output.metrics.update(self._usage_metrics(output.metrics, metric_key_prefix))
+        return output
+
+    def _merge_usage(self, stats: UsageStats) -> None:
+        """Sum the usage counts over processes (a no-op in a single process)."""
         if dist.is_available() and dist.is_initialized():
             keeps = self.accelerator.reduce(stats.layer_keeps.to(self.args.device), reduction="sum")
             histogram = self.accelerator.reduce(stats.executed_histogram.to(self.args.device), reduction="sum")
             stats.merge_(keeps, histogram)
-        output.metrics.update(self._usage_metrics(output.metrics, metric_key_prefix))
-        return output
 
     def _usage_metrics(self, metrics: dict[str, float], prefix: str) -> dict[str, float]:
         stats = self._hadskip_model.usage
